@@ -1,0 +1,62 @@
+"""hookline: an extensible analytics event engine.
+
+Public names are re-exported here; implementation modules are private unless documented
+(``fields``, ``hookspecs``, ``flags``…). ``import hookline`` loads no plugin and reads no
+package metadata: discovery happens only when a pipeline is built.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from . import fields
+from ._version import API_VERSION, __version__
+from .errors import Drop, FieldError, Reject, StageFailed, ValidationError
+from .hookspecs import hookimpl, hookspec
+from .registry import Registry, Stage
+from .schema import DefaultEvent, Event, Settings
+
+if TYPE_CHECKING:
+    from .pipeline import Pipeline
+    from .report import Report
+
+__all__ = [
+    "API_VERSION",
+    "DefaultEvent",
+    "Drop",
+    "Event",
+    "FieldError",
+    "Pipeline",
+    "Registry",
+    "Reject",
+    "Report",
+    "Settings",
+    "Stage",
+    "StageFailed",
+    "ValidationError",
+    "__version__",
+    "fields",
+    "hookimpl",
+    "hookspec",
+    "run",
+]
+
+
+def run(inputs: Any, **options: Any) -> Report:
+    """Run JSONL ``inputs`` into a database; see :func:`hookline.runner.run`."""
+    from .runner import run as _run
+
+    return _run(inputs, **options)
+
+
+def __getattr__(name: str) -> Any:
+    # The runner's modules (sqlite3, the sinks) load on first use, keeping `import hookline` cheap.
+    if name == "Pipeline":
+        from .pipeline import Pipeline
+
+        return Pipeline
+    if name == "Report":
+        from .report import Report
+
+        return Report
+    raise AttributeError(f"module 'hookline' has no attribute {name!r}")

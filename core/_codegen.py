@@ -1,0 +1,290 @@
+"""The one module that generates code.
+
+Two things are compiled here, once per class or per plugin set, never per event:
+
+* a schema's ``__init__`` and ``from_dict``, with every field check inlined
+  (:func:`compile_schema`), and
+* a phase's call plan, a flat function calling each implementation in order
+  (:func:`compile_phase`).
+
+Generated functions get a readable unique filename (``<hookline generated from_dict
+app.Purchase>``) registered in :mod:`linecache` before compiling, so tracebacks and pdb show
+their source. Only the lines a class needs are emitted.
+"""
+
+from __future__ import annotations
+
+import itertools
+import linecache
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .errors import FieldError, ValidationError
+from .fields import MISSING, Field
+
+if TYPE_CHECKING:
+    from .schema import Schema
+
+_counter = itertools.count()
+
+
+def compile_function(
+    name: str, lines: Sequence[str], namespace: dict[str, Any], *, what: str
+) -> Callable[..., Any]:
+    """Compile ``lines`` (one ``def``) into a function named ``name`` with readable source.
+
+    ``what`` names the generated function in its filename, e.g. ``from_dict app.Purchase``.
+    """
+    source = "\n".join(lines) + "\n"
+    filename = f"<hookline generated {what}>"
+    if filename in linecache.cache:  # the same class defined again (tests, reloads)
+        filename = f"<hookline generated {what} #{next(_counter)}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    code = compile(source, filename, "exec")
+    scope: dict[str, Any] = {}
+    exec(code, namespace, scope)
+    function: Callable[..., Any] = scope[name]
+    return function
+
+
+# -- schemas ---------------------------------------------------------------------------------
+
+
+def _missing(errors: list[FieldError] | None, path: str) -> list[FieldError]:
+    errors = [] if errors is None else errors
+    errors.append(FieldError(path, "is required", MISSING))
+    return errors
+
+
+def _invalid(
+    errors: list[FieldError] | None, field: Field[Any], value: Any, path: str
+) -> list[FieldError]:
+    errors = [] if errors is None else errors
+    errors.extend(field.problems(value, path))
+    return errors
+
+
+def unknown_keys(cls: type[Schema], data: dict[str, Any]) -> list[str]:
+    """The keys of ``data`` that are not fields of ``cls``, in input order."""
+    fields = cls.__fields__
+    return [key for key in data if key not in fields]
+
+
+def _unknown(
+    cls: type[Schema], errors: list[FieldError] | None, data: dict[str, Any]
+) -> list[FieldError]:
+    errors = [] if errors is None else errors
+    for key in unknown_keys(cls, data):
+        errors.append(FieldError(str(key), "is not a field of the schema", data[key]))
+    return errors
+
+
+def _keep_extra(cls: type[Schema], data: dict[str, Any], properties: Any) -> Any:
+    extra = {key: data[key] for key in unknown_keys(cls, data)}
+    if properties is None:
+        return extra
+    if type(properties) is not dict:
+        return properties  # already reported as invalid
+    return {**properties, **extra}
+
+
+def _field_lines(name: str, field: Field[Any], ns: dict[str, Any], *, mapping: bool) -> list[str]:
+    """The lines that fetch, default and check one field into the local ``v_<name>``.
+
+    ``mapping``: read from the dict ``data`` (``from_dict``), else from the keyword parameter
+    of the same name (``__init__``).
+    """
+    var = f"v_{name}"
+    ns[f"_f_{name}"] = field
+    if field.required:
+        if_missing = [f"errors = _missing(errors, {name!r})"]
+    elif field.default is MISSING:
+        if_missing = [f"{var} = None"]
+    elif callable(field.default):
+        ns[f"_default_{name}"] = field.default
+        if_missing = [f"{var} = _default_{name}()"]
+    else:
+        ns[f"_default_{name}"] = field.default
+        if_missing = [f"{var} = _default_{name}"]
+    lines = [f"    # {name}: {field!r}"]
+    if mapping and field.required:
+        # The common case, a present key, costs one subscript; try is free until it raises.
+        lines += ["    try:", f"        {var} = data[{name!r}]", "    except KeyError:"]
+    elif mapping:
+        lines += [f"    {var} = data.get({name!r}, _MISSING)", f"    if {var} is _MISSING:"]
+    else:
+        lines += [f"    {var} = {name}", f"    if {var} is _MISSING:"]
+    lines += ["        missing += 1", *(f"        {line}" for line in if_missing)]
+    fail = f"errors = _invalid(errors, _f_{name}, {var}, {name!r})"
+    checks = field.check_lines(var, ns, fail) if field.inlinable() else None
+    if checks is not None:
+        if field.optional:
+            checks = [f"if {var} is not None:", *(f"    {line}" for line in checks)]
+        lines.append("    else:")
+        lines.extend(f"        {line}" for line in checks)
+        return lines
+    # Not inlinable (validators, conversion, nested schemas): ask the field itself.
+    lines.append("    else:")
+    lines.append(f"        problems = _f_{name}.problems({var}, {name!r})")
+    lines.append("        if problems:")
+    lines.append("            errors = problems if errors is None else errors + problems")
+    if field.converts:
+        lines.append(f"        elif {var} is not None:")
+        lines.append(f"            {var} = _f_{name}.convert({var})")
+    return lines
+
+
+def compile_schema(cls: type[Schema]) -> None:
+    """Give ``cls`` a generated ``__init__`` (keywords) and ``from_dict`` (a dict)."""
+    fields = cls.__fields__
+    qualname = f"{cls.__module__}.{cls.__qualname__}"
+    ns: dict[str, Any] = {
+        "_MISSING": MISSING,
+        "_missing": _missing,
+        "_invalid": _invalid,
+        "_unknown": _unknown,
+        "_keep_extra": _keep_extra,
+        "_ValidationError": ValidationError,
+        "_FieldError": FieldError,
+        "_new": object.__new__,
+        "_set_dict": object.__setattr__,
+        "_schema_name": cls.__name__,
+        "cls": cls,
+    }
+    stored = ", ".join(f"{name!r}: v_{name}" for name in fields)
+
+    # from_dict(cls, data)
+    lines = [
+        "def from_dict(data):",
+        f'    """Build a {cls.__name__} from a dict, checking every field (generated)."""',
+        "    if data.__class__ is not dict:",
+        "        raise _ValidationError([_FieldError('$', 'must be an object', data)],"
+        " _schema_name)",
+        "    errors = None",
+        "    missing = 0",
+    ]
+    for name, field in fields.items():
+        lines += _field_lines(name, field, ns, mapping=True)
+    lines.append(f"    if len(data) + missing != {len(fields)}:")
+    if cls.__extra__ == "properties" and "properties" in fields:
+        lines.append("        v_properties = _keep_extra(cls, data, v_properties)")
+    else:
+        lines.append("        errors = _unknown(cls, errors, data)")
+    lines += [
+        "    if errors is not None:",
+        "        raise _ValidationError(errors, _schema_name)",
+        "    self = _new(cls)",
+    ]
+    if any(field.converts for field in fields.values()):
+        lines.append(f"    _set_dict(self, '__dict__', {{{stored}}})")
+    else:
+        # Every key present, known and valid, nothing converted: the values are data's own,
+        # and copying the dict in C is cheaper than rebuilding it from the locals.
+        lines.append(f"    _set_dict(self, '__dict__', data.copy() if not missing else {{{stored}}})")
+    lines.append("    return self")
+    from_dict = compile_function("from_dict", lines, ns, what=f"from_dict {qualname}")
+
+    # __init__(self, *, field=MISSING, ...)
+    params = ", ".join(f"{name}=_MISSING" for name in fields)
+    lines = [
+        f"def __init__(self{', *, ' + params if params else ''}):",
+        f'    """Build a {cls.__name__} from keywords, checking every field (generated)."""',
+        "    errors = None",
+        "    missing = 0",
+    ]
+    for name, field in fields.items():
+        lines += _field_lines(name, field, ns, mapping=False)
+    lines += [
+        "    if errors is not None:",
+        "        raise _ValidationError(errors, _schema_name)",
+        f"    _set_dict(self, '__dict__', {{{stored}}})",
+    ]
+    init = compile_function("__init__", lines, ns, what=f"__init__ {qualname}")
+
+    for function, name in ((from_dict, "from_dict"), (init, "__init__")):
+        function.__qualname__ = f"{cls.__qualname__}.{name}"
+        function.__module__ = cls.__module__
+    cls.__init__ = init  # type: ignore[misc]
+    # A staticmethod with the class bound in its globals: no method object per call.
+    cls.from_dict = staticmethod(from_dict)  # type: ignore[assignment]
+
+
+# -- phase call plans ------------------------------------------------------------------------
+
+
+class PlanStep:
+    """One implementation in a phase's call plan."""
+
+    __slots__ = ("function", "gate", "is_async", "name", "where")
+
+    def __init__(
+        self,
+        name: str,
+        function: Callable[..., Any],
+        *,
+        is_async: bool = False,
+        gate: Callable[[Any], bool] | None = None,
+        where: str = "",
+    ) -> None:
+        self.name = name
+        self.function = function
+        self.is_async = is_async
+        self.gate = gate
+        self.where = where
+
+
+def compile_phase(
+    phase: str,
+    steps: Sequence[PlanStep],
+    *,
+    signals: tuple[type[BaseException], ...],
+    failure: Callable[[str, Exception], Exception],
+    returned: Callable[[str, Any], Any],
+    run_async: Callable[[Any], Any],
+) -> Callable[[Any], Any]:
+    """A flat function calling each step in order, as pluggy's caller would.
+
+    A step's non-None return replaces the event for the next step (``returned`` checks it).
+    ``signals`` (Reject, Drop) get the failing step's name in ``.stage`` and propagate;
+    any other Exception is raised again as ``failure(step_name, exc)``.
+    """
+    ns: dict[str, Any] = {
+        "_signals": signals,
+        "_failure": failure,
+        "_returned": returned,
+        "_await": run_async,
+        "_names": [step.name for step in steps],
+    }
+    lines = [
+        "def run_phase(event):",
+        f'    """Phase {phase!r}: {len(steps)} implementation(s), in call order (generated)."""',
+    ]
+    if not steps:
+        lines.append("    return event")
+        return compile_function("run_phase", lines, ns, what=f"phase {phase}")
+    lines += ["    at = 0", "    try:"]
+    for index, step in enumerate(steps):
+        ns[f"_call_{index}"] = step.function
+        call = f"_call_{index}(event)"
+        if step.is_async:
+            call = f"_await({call})"
+        body = [f"r = {call}", "if r is not None:", f"    event = _returned({step.name!r}, r)"]
+        lines.append(f"        # {index}: {step.name}  {step.where}".rstrip())
+        if index:
+            lines.append(f"        at = {index}")
+        if step.gate is not None:
+            ns[f"_gate_{index}"] = step.gate
+            lines.append(f"        if _gate_{index}(event):")
+            lines += [f"            {line}" for line in body]
+        else:
+            lines += [f"        {line}" for line in body]
+    lines += [
+        "    except _signals as signal:",
+        "        if signal.stage is None:",
+        "            signal.stage = _names[at]",
+        "        raise",
+        "    except Exception as exc:",
+        "        raise _failure(_names[at], exc) from exc",
+        "    return event",
+    ]
+    return compile_function("run_phase", lines, ns, what=f"phase {phase}")

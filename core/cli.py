@@ -1,0 +1,186 @@
+"""The ``hookline`` command line.
+
+Exit codes: 0 success; 1 a command found problems (``--strict`` plugin failures, bad
+input arguments); 2 usage errors (argparse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import tempfile
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from ._version import API_VERSION, __version__
+
+__all__ = ["main"]
+
+DEMO_EVENTS = 100_000
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .errors import PluginError
+    from .generate import write_jsonl
+    from .pipeline import Pipeline
+    from .runner import run
+
+    config = load_config(args.config)
+    if args.strict:
+        config = config.with_(strict=True)
+    if args.batch_size:
+        config = config.with_(batch_size=args.batch_size)
+    inputs = list(args.inputs)
+    if args.demo:
+        demo = os.path.join(tempfile.mkdtemp(prefix="hookline-demo-"), "demo.jsonl")
+        stats = write_jsonl(demo, args.demo_events, invalid_rate=0.05, seed=args.seed)
+        print(f"demo: generated {stats.total:,} events ({stats.invalid:,} invalid) in {demo}",
+              file=sys.stderr)
+        inputs.append(demo)
+    if not inputs:
+        print("hookline run: give INPUT files (or - for stdin), or --demo", file=sys.stderr)
+        return 2
+    try:
+        pipeline = Pipeline.from_entry_points(config)
+    except PluginError as exc:
+        print(f"hookline run: {exc}", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: Any) -> None:
+        print(f"\nhookline: {signal.Signals(signum).name} received, finishing the current "
+              "batch and committing…", file=sys.stderr)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, request_stop)
+    try:
+        report = run(inputs, db=args.db, config=config, pipeline=pipeline, stop=stop)
+    except FileNotFoundError as exc:
+        print(f"hookline run: {exc}", file=sys.stderr)
+        return 1
+    if args.format == "json":
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print(report.format())
+        print(f"  database: {args.db}")
+    return 0
+
+
+def _cmd_plugins(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .discovery import installed
+    from .loader import load_entry_points
+
+    plugins = load_entry_points(installed(), load_config(args.config))
+    records = [record.as_dict() for record in plugins.records]
+    if args.format == "json":
+        print(json.dumps({"hookline": __version__, "api": API_VERSION, "plugins": records},
+                         indent=2))
+        return 0
+    if not records:
+        print("no hookline plugins installed (entry point group 'hookline.plugins')")
+        return 0
+    for record in records:
+        dist = f"{record['distribution']} {record['version']}" if record["distribution"] else "-"
+        print(f"{record['name']:<16} {record['status']:<13} {dist:<28} {record['module']}")
+        if record["error"]:
+            print(f"    error: {record['error']}")
+        for stage in record["stages"]:
+            flag = f"  [flag {stage['flag']}]" if stage["flag"] else ""
+            print(f"    {stage['phase']:<9} #{stage['position']:<3} {stage['name']}{flag}")
+        hooks = [h for h in record["hooks"]
+                 if h.removeprefix("hookline_") not in ("validate", "enrich", "score")]
+        if hooks:
+            print(f"    hooks: {', '.join(hooks)}")
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from .generate import write_jsonl
+
+    target = sys.stdout if args.output in (None, "-") else args.output
+    stats = write_jsonl(target, args.n, invalid_rate=args.invalid_rate, seed=args.seed)
+    if target is not sys.stdout:
+        print(f"wrote {stats.total:,} events ({stats.invalid:,} invalid) to {args.output}",
+              file=sys.stderr)
+    return 0
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be ≥ 0, not {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hookline", description="An extensible analytics event engine.")
+    parser.add_argument("--version", action="version",
+                        version=f"hookline {__version__} (plugin API {API_VERSION})")
+    parser.add_argument("--config", help="config file (default: ./hookline.toml or "
+                        "[tool.hookline] in ./pyproject.toml)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run JSONL events through the installed plugins")
+    run.add_argument("inputs", nargs="*", metavar="INPUT",
+                     help="JSONL files, globs, .gz files, or - for stdin")
+    run.add_argument("--demo", action="store_true",
+                     help=f"generate {DEMO_EVENTS:,} synthetic events and run them")
+    run.add_argument("--demo-events", type=_positive, default=DEMO_EVENTS, help=argparse.SUPPRESS)
+    run.add_argument("--seed", type=int, default=0, help="seed of --demo's events")
+    run.add_argument("--db", default="hookline.db", help="SQLite database (default hookline.db)")
+    run.add_argument("--batch-size", type=_positive, default=0,
+                     help="events per committed batch (default 5000)")
+    run.add_argument("--strict", action="store_true",
+                     help="fail when any plugin fails to load (also HOOKLINE_STRICT=1)")
+    run.add_argument("--format", choices=("text", "json"), default="text")
+    run.set_defaults(handler=_cmd_run)
+
+    plugins = commands.add_parser("plugins", help="list installed plugins and their stages")
+    plugins.add_argument("--format", choices=("text", "json"), default="text")
+    plugins.set_defaults(handler=_cmd_plugins)
+
+    generate = commands.add_parser("generate", help="write synthetic JSONL events")
+    generate.add_argument("-n", type=_positive, default=1000, help="number of events")
+    generate.add_argument("--invalid-rate", type=_rate, default=0.05,
+                          help="share of invalid lines (default 0.05)")
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("-o", "--output", help="file to write (default stdout)")
+    generate.set_defaults(handler=_cmd_generate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except BrokenPipeError:  # `hookline generate | head`
+        sys.stderr.close()
+        return 0
+    except Exception as exc:
+        from .config import ConfigError
+
+        if isinstance(exc, ConfigError):
+            print(f"hookline: configuration error: {exc}", file=sys.stderr)
+            return 1
+        raise
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""Configuration: ``hookline.toml`` or ``[tool.hookline]`` in ``pyproject.toml``, then env.
+
+Keys (file) and their environment variables, which win over the file:
+
+=====================  ==================================  ===============================
+key                    environment                         meaning
+=====================  ==================================  ===============================
+``plugins``            ``HOOKLINE_PLUGINS=a,b``            load only these plugins
+``disable_plugins``    ``HOOKLINE_DISABLE_PLUGINS=c``      never load these
+``disable_plugin_autoload``  ``HOOKLINE_DISABLE_PLUGIN_AUTOLOAD=1``  load only ``plugins``
+``strict``             ``HOOKLINE_STRICT=1``               any plugin failure fails the run
+``batch_size``                                             events per committed batch
+``[settings.NAME]``                                        settings of plugin NAME's stages
+=====================  ==================================  ===============================
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Config", "ConfigError", "load_config"]
+
+
+class ConfigError(ValueError):
+    """The configuration file or environment holds something hookline cannot use."""
+
+
+def _names(value: Any, where: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    raise ConfigError(f"{where} must be a list of plugin names, not {value!r}")
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() not in ("", "0", "false", "no", "off")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a pipeline or run is built from. Immutable; derive with :meth:`with_`."""
+
+    plugins: tuple[str, ...] | None = None
+    disable_plugins: tuple[str, ...] = ()
+    autoload: bool = True
+    strict: bool = False
+    batch_size: int = 5000
+    plugin_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    source: str = "defaults"
+
+    def with_(self, **changes: Any) -> Config:
+        return replace(self, **changes)
+
+    def selects(self, name: str) -> bool:
+        """Whether the plugin ``name`` is to be loaded (a plugin not selected is never imported)."""
+        if name in self.disable_plugins:
+            return False
+        if self.plugins is not None:
+            return name in self.plugins
+        return self.autoload
+
+    def settings_for(self, plugin: str) -> Mapping[str, Any]:
+        return self.plugin_settings.get(plugin, {})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "plugins": list(self.plugins) if self.plugins is not None else None,
+            "disable_plugins": list(self.disable_plugins),
+            "autoload": self.autoload,
+            "strict": self.strict,
+            "batch_size": self.batch_size,
+            "plugin_settings": {k: dict(v) for k, v in self.plugin_settings.items()},
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "mapping") -> Config:
+        known = {"plugins", "disable_plugins", "disable_plugin_autoload", "strict", "batch_size",
+                 "settings"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"{source}: unknown setting(s) {', '.join(unknown)}")
+        settings: dict[str, Mapping[str, Any]] = {}
+        for name, table in dict(data.get("settings", {})).items():
+            if not isinstance(table, Mapping):
+                raise ConfigError(f"{source}: [settings.{name}] must be a table")
+            settings[name] = dict(table)
+        plugins = data.get("plugins")
+        batch_size = data.get("batch_size", 5000)
+        if type(batch_size) is not int or batch_size < 1:
+            raise ConfigError(f"{source}: batch_size must be a positive integer, not {batch_size!r}")
+        return cls(
+            plugins=None if plugins is None else _names(plugins, f"{source}: plugins"),
+            disable_plugins=_names(data.get("disable_plugins", ()), f"{source}: disable_plugins"),
+            autoload=not data.get("disable_plugin_autoload", False),
+            strict=bool(data.get("strict", False)),
+            batch_size=batch_size,
+            plugin_settings=settings,
+            source=source,
+        )
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def _file_config(folder: Path) -> tuple[dict[str, Any], str]:
+    own = folder / "hookline.toml"
+    if own.is_file():
+        return _read_toml(own), str(own)
+    pyproject = folder / "pyproject.toml"
+    if pyproject.is_file():
+        table = _read_toml(pyproject).get("tool", {}).get("hookline")
+        if table is not None:
+            return dict(table), f"{pyproject} [tool.hookline]"
+    return {}, "defaults"
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+) -> Config:
+    """Read ``path`` (or the current folder's files), then apply the environment on top."""
+    env = os.environ if env is None else env
+    if path is not None:
+        file_path = Path(path)
+        if not file_path.is_file():
+            raise ConfigError(f"config file {file_path} does not exist")
+        data = _read_toml(file_path)
+        if file_path.name == "pyproject.toml":
+            data = dict(data.get("tool", {}).get("hookline", {}))
+        config = Config.from_mapping(data, source=str(file_path))
+    else:
+        data, source = _file_config(Path.cwd())
+        config = Config.from_mapping(data, source=source)
+    if env.get("HOOKLINE_PLUGINS", "").strip():
+        config = config.with_(plugins=_names(env["HOOKLINE_PLUGINS"], "HOOKLINE_PLUGINS"))
+    if env.get("HOOKLINE_DISABLE_PLUGINS", "").strip():
+        extra = _names(env["HOOKLINE_DISABLE_PLUGINS"], "HOOKLINE_DISABLE_PLUGINS")
+        config = config.with_(disable_plugins=config.disable_plugins + extra)
+    if _flag(env.get("HOOKLINE_DISABLE_PLUGIN_AUTOLOAD", "")):
+        config = config.with_(autoload=False)
+    if _flag(env.get("HOOKLINE_STRICT", "")):
+        config = config.with_(strict=True)
+    return config

@@ -1,0 +1,144 @@
+"""Finding installed plugins: the ``hookline.plugins`` entry points, with a warm cache.
+
+Scanning every installed distribution's metadata costs tens of milliseconds plus the import
+of :mod:`importlib.metadata` itself (~40 ms). hookline keeps the result in a small JSON file
+keyed on what pip changes when it installs or removes a distribution: the modification time
+of every ``sys.path`` directory (pip adds or deletes a ``*.dist-info`` folder there). So the
+cache is never stale after ``pip install``/``pip uninstall``, works from any folder (there is
+no special case for interpreters under /tmp), and a warm start never imports
+``importlib.metadata``. ``HOOKLINE_NO_CACHE=1`` bypasses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ._version import __version__
+
+__all__ = ["PLUGIN_GROUP", "BACKEND_GROUP", "EntryPointInfo", "cache_path", "installed"]
+
+PLUGIN_GROUP = "hookline.plugins"
+BACKEND_GROUP = "hookline.backends"
+_GROUPS = (PLUGIN_GROUP, BACKEND_GROUP)
+_CACHE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class EntryPointInfo:
+    """One entry point: its name, ``module[:attr]`` value, and the distribution declaring it."""
+
+    name: str
+    value: str
+    group: str
+    distribution: str
+    version: str
+
+    @property
+    def module(self) -> str:
+        return self.value.partition(":")[0].strip()
+
+    @property
+    def attr(self) -> str | None:
+        attr = self.value.partition(":")[2].strip()
+        return attr or None
+
+    @property
+    def label(self) -> str:
+        """``hookline-fraud 1.2.0``: how messages name where a plugin came from."""
+        return f"{self.distribution} {self.version}"
+
+
+def cache_dir() -> Path:
+    """Where the cache lives: ``$HOOKLINE_CACHE_DIR``, else the user's cache folder."""
+    explicit = os.environ.get("HOOKLINE_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "hookline"
+
+
+def cache_path() -> Path:
+    """The cache file of this interpreter (one per environment)."""
+    ident = f"{sys.prefix}\0{sys.executable}".encode()
+    return cache_dir() / f"entry-points-{hashlib.sha1(ident).hexdigest()[:16]}.json"
+
+
+def _fingerprint() -> list[Any]:
+    """What changes when a distribution is installed or removed on ``sys.path``."""
+    stamp: list[Any] = [sys.version, __version__, _CACHE_FORMAT]
+    for entry in sys.path:
+        path = entry or os.getcwd()
+        try:
+            st = os.stat(path)
+        except OSError:
+            stamp.append([path, None])
+            continue
+        stamp.append([path, st.st_mtime_ns, st.st_ino, st.st_size])
+    return stamp
+
+
+def _scan() -> list[EntryPointInfo]:
+    if sys.version_info >= (3, 12):
+        from importlib.metadata import distributions
+    else:  # the backport: one behaviour (deduplication, selection) on 3.10 and 3.11
+        from importlib_metadata import distributions
+
+    found: dict[tuple[str, str], EntryPointInfo] = {}
+    for dist in distributions():
+        name = dist.metadata["Name"] or "?"
+        for ep in dist.entry_points:
+            if ep.group not in _GROUPS:
+                continue
+            # The first distribution on sys.path wins, as it does for imports.
+            found.setdefault(
+                (ep.group, ep.name),
+                EntryPointInfo(ep.name, ep.value, ep.group, name, dist.version or "?"),
+            )
+    return sorted(found.values(), key=lambda ep: (ep.group, ep.name))
+
+
+def _read_cache(path: Path, fingerprint: list[Any]) -> list[EntryPointInfo] | None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+        if data.get("fingerprint") != fingerprint:
+            return None
+        return [EntryPointInfo(**item) for item in data["entry_points"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_cache(path: Path, fingerprint: list[Any], found: list[EntryPointInfo]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"fingerprint": fingerprint, "entry_points": [asdict(ep) for ep in found]}
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".entry-points-")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(payload, handle)
+        os.replace(tmp, path)  # atomic: a concurrent reader sees the old or the new file
+    except OSError:
+        pass  # a read-only home only costs the next start a rescan
+
+
+def installed(group: str = PLUGIN_GROUP, *, use_cache: bool | None = None) -> list[EntryPointInfo]:
+    """Every entry point of ``group`` installed in this environment, sorted by name."""
+    if use_cache is None:
+        use_cache = os.environ.get("HOOKLINE_NO_CACHE", "") in ("", "0")
+    found: list[EntryPointInfo] | None = None
+    if use_cache:
+        fingerprint = _fingerprint()
+        path = cache_path()
+        found = _read_cache(path, fingerprint)
+        if found is None:
+            found = _scan()
+            _write_cache(path, fingerprint, found)
+    else:
+        found = _scan()
+    return [ep for ep in found if ep.group == group]

@@ -1,0 +1,110 @@
+"""The public contract between hookline and its plugins: markers, then one spec per hook.
+
+Every hook is documented in docs/hooks.md (a test fails when one is missing there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .fields import Field
+    from .schema import Event
+
+PROJECT = "hookline"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+#: The event phases, in pipeline order. Each is a hook with the stage protocol's shape.
+PHASES = ("validate", "enrich", "score")
+
+
+# -- event phases ----------------------------------------------------------------------------
+
+
+@hookspec
+def hookline_validate(event: Event) -> Event | None:
+    """Check an event: raise ``Reject(reason)`` to dead-letter it, ``Drop()`` to filter it."""
+
+
+@hookspec
+def hookline_enrich(event: Event) -> Event | None:
+    """Add information to an event: assign fields, or return a replacement event."""
+
+
+@hookspec
+def hookline_score(event: Event) -> Event | None:
+    """Compute scores for an event: assign fields, or return a replacement event."""
+
+
+# -- schema, flags and configuration ---------------------------------------------------------
+
+
+@hookspec
+def hookline_event_fields() -> Mapping[str, Field[Any]]:
+    """Return extra fields (name to ``hookline.fields`` field) for the pipeline's event schema."""
+
+
+@hookspec
+def hookline_flags() -> Sequence[Mapping[str, Any]]:
+    """Return the feature flags this plugin declares, as ``flags.define`` keyword dicts."""
+
+
+@hookspec
+def hookline_configure(config: Mapping[str, Any]) -> None:
+    """Receive the run's configuration (read-only) once, after all plugins are loaded."""
+
+
+# -- lifecycle -------------------------------------------------------------------------------
+
+
+@hookspec
+def hookline_run_start(run: Any) -> None:
+    """Called once before the first event of a run; ``run.state`` is yours to keep state in."""
+
+
+@hookspec
+def hookline_run_end(run: Any, report: Any) -> None:
+    """Called once after the last batch is committed; add to ``report.sections[name]``."""
+
+
+@hookspec
+def hookline_event_rejected(event: Any, reason: str, stage: str | None) -> None:
+    """Observe an event that is dead-lettered (``event`` is a read-only mapping view)."""
+
+
+@hookspec
+def hookline_stage_error(stage: str, event: Any, error: BaseException) -> None:
+    """Observe an exception a stage raised (``event`` is a read-only mapping view)."""
+
+
+# -- extension points ------------------------------------------------------------------------
+
+
+@hookspec
+def hookline_sources() -> Mapping[str, Any]:
+    """Return input sources by URL scheme (``{"kafka": open_kafka}``); reserved for sources."""
+
+
+@hookspec
+def hookline_sinks() -> Mapping[str, Any]:
+    """Return output sinks by name (``{"parquet": ParquetSink}``); reserved for sinks."""
+
+
+@hookspec
+def hookline_aggregations() -> Sequence[Any]:
+    """Return extra aggregations (objects with ``update``, ``merge`` and ``table``)."""
+
+
+@hookspec
+def hookline_commands(cli: Any) -> None:
+    """Add subcommands to the ``hookline`` CLI (``cli`` is the argparse subparsers object)."""
+
+
+def phase_hook(phase: str) -> str:
+    """The hook name of a phase: ``validate`` -> ``hookline_validate``."""
+    return f"hookline_{phase}"

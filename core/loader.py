@@ -1,0 +1,435 @@
+"""Loading plugins into one pluggy ``PluginManager``, one plugin at a time, in isolation.
+
+A plugin whose import raises anything (ImportError, any Exception, SystemExit) or whose
+module is missing is recorded as failed with its distribution, version and error; the rest
+load. Nothing half-registered is left behind: a failing plugin's stages are forgotten and
+its already-registered parts unregistered.
+
+Order within a phase does not depend on install order: tryfirst/trylast, then the
+``before=``/``after=`` constraints between plugin and stage names, then the name. hookline
+registers plugins with pluggy in the reverse of that order, so that pluggy's own caller (last
+registered, first called) and hookline's compiled call plans agree by construction.
+"""
+
+from __future__ import annotations
+
+import heapq
+import importlib
+import inspect
+import sys
+import traceback
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from ._version import API_VERSION, __version__
+from .config import Config
+from .discovery import EntryPointInfo
+from .errors import PluginError
+from .registry import Registry, Stage, StageInfo, current_registry
+
+__all__ = ["PluginRecord", "PluginSet", "StageRecord", "load_entry_points", "load_objects"]
+
+LOADED, FAILED, BLOCKED, NOT_SELECTED = "loaded", "failed", "blocked", "not selected"
+
+
+@dataclass
+class StageRecord:
+    """A stage as loaded: ``plugin.name``, its phase and its position in the phase."""
+
+    qualname: str
+    phase: str
+    position: int
+    cls: str
+    flag: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.qualname, "phase": self.phase, "position": self.position,
+                "class": self.cls, "flag": self.flag}
+
+
+@dataclass
+class PluginRecord:
+    """What ``hookline plugins`` shows about one plugin."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    module: str
+    status: str = LOADED
+    error: str | None = None
+    hooks: list[str] = field(default_factory=list)
+    stages: list[StageRecord] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        """``fraud (hookline-fraud 1.0)``: how messages name a plugin."""
+        if self.distribution:
+            return f"{self.name} ({self.distribution} {self.version})"
+        return f"{self.name} ({self.module})"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "distribution": self.distribution,
+            "version": self.version,
+            "module": self.module,
+            "status": self.status,
+            "error": self.error,
+            "hooks": sorted(self.hooks),
+            "stages": [stage.as_dict() for stage in self.stages],
+        }
+
+
+class _StageAdapter:
+    """What pluggy sees of a stage: one attribute, the phase hook, bound to ``process``."""
+
+    def __init__(self, info: StageInfo, instance: Stage, qualname: str) -> None:
+        self.info = info
+        self.stage = instance
+        self.qualname = qualname
+        setattr(self, hookspecs.phase_hook(info.phase), instance.process)
+
+    def __repr__(self) -> str:
+        return f"<stage {self.qualname} ({self.info.where})>"
+
+
+class _Manager(pluggy.PluginManager):
+    """pluggy's manager, told that a stage adapter's phase attribute is a hook implementation."""
+
+    def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
+        if isinstance(plugin, _StageAdapter):
+            if name != hookspecs.phase_hook(plugin.info.phase):
+                return None
+            return {"tryfirst": plugin.info.tryfirst, "trylast": plugin.info.trylast,
+                    "wrapper": False, "hookwrapper": False, "optionalhook": False,
+                    "specname": None}
+        return super().parse_hookimpl_opts(plugin, name)
+
+
+@dataclass
+class _Unit:
+    """One thing registered with pluggy: a plugin's module (its @hookimpl functions) or a stage."""
+
+    name: str
+    obj: Any
+    record: PluginRecord
+    before: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+
+
+class PluginSet:
+    """The loaded plugins: a pluggy manager that calls their hooks, and a record of each."""
+
+    def __init__(self, manager: pluggy.PluginManager, records: list[PluginRecord]) -> None:
+        self.manager = manager
+        self.records = records
+
+    @property
+    def hook(self) -> Any:
+        return self.manager.hook
+
+    def loaded(self) -> list[PluginRecord]:
+        return [record for record in self.records if record.status == LOADED]
+
+    def failed(self) -> list[PluginRecord]:
+        return [record for record in self.records if record.status == FAILED]
+
+    def record_of(self, unit_name: str) -> PluginRecord | None:
+        """The record of the plugin that registered ``unit_name`` (``fraud.velocity``)."""
+        plugin = unit_name.partition(".")[0]
+        return next((r for r in self.records if r.name == plugin), None)
+
+    def impls(self, hook_name: str) -> list[Any]:
+        """The hook's implementations in call order (wrappers first, outermost first)."""
+        caller = getattr(self.manager.hook, hook_name)
+        return list(reversed(caller.get_hookimpls()))
+
+
+def new_manager() -> pluggy.PluginManager:
+    manager = _Manager(hookspecs.PROJECT)
+    manager.add_hookspecs(hookspecs)
+    return manager
+
+
+def _error_text(exc: BaseException) -> str:
+    """``ImportError: no module named x (at pkg/mod.py:12)``: the error and where it came from."""
+    where = ""
+    frames = traceback.extract_tb(exc.__traceback__)
+    user_frames = [f for f in frames if "importlib" not in f.filename]
+    if user_frames:
+        last = user_frames[-1]
+        where = f" (at {last.filename}:{last.lineno})"
+    if isinstance(exc, SystemExit):
+        return f"SystemExit({exc.code!r}) raised while importing{where}"
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def _import(value: str) -> Any:
+    module_name, _, attr = value.partition(":")
+    obj: Any = importlib.import_module(module_name.strip())
+    for part in filter(None, attr.strip().split(".")):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _check_api(record: PluginRecord, obj: Any) -> None:
+    wanted = getattr(obj, "HOOKLINE_API", None)
+    if wanted is None or wanted == API_VERSION:
+        return
+    if isinstance(wanted, int) and wanted > API_VERSION:
+        advice = f"upgrade hookline (this is {__version__}, plugin API {API_VERSION})"
+    else:
+        advice = f"upgrade {record.distribution or record.module} to a release for API {API_VERSION}"
+    raise PluginError(
+        f"plugin {record.label} needs hookline plugin API {wanted!r}, this hookline offers "
+        f"{API_VERSION}: {advice}"
+    )
+
+
+def _stage_classes(obj: Any, registry: Registry) -> list[StageInfo]:
+    """The stages an entry-point object contributes: a Stage class, or a module's stages."""
+    if isinstance(obj, type) and issubclass(obj, Stage):
+        return [obj.__stage__] if obj.__stage__ is not None else []
+    if not isinstance(obj, ModuleType):
+        return []
+    found = {info.where: info for info in registry.stages_in(obj.__name__)}
+    # Stages imported before this registry was current are found through the module itself.
+    for value in vars(obj).values():
+        info = getattr(value, "__stage__", None) if isinstance(value, type) else None
+        if isinstance(info, StageInfo) and value.__module__.startswith(obj.__name__):
+            found.setdefault(info.where, info)
+    return sorted(found.values(), key=lambda info: info.name)
+
+
+def _stage_settings(
+    record: PluginRecord, stages: Sequence[StageInfo], table: Mapping[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """Split the plugin's settings table among its stages by the fields each declares."""
+    per_stage: dict[str, dict[str, Any]] = {}
+    claimed: set[str] = set()
+    for info in stages:
+        schema = info.cls.Settings
+        names = set(schema.__fields__) if schema is not None else set()
+        per_stage[info.name] = {k: v for k, v in table.items() if k in names}
+        claimed |= names
+    unknown = sorted(set(table) - claimed)
+    if unknown:
+        raise PluginError(
+            f"[settings.{record.name}] has unknown key(s) {', '.join(unknown)}; the stages of "
+            f"{record.label} declare: {', '.join(sorted(claimed)) or 'no settings'}"
+        )
+    return per_stage
+
+
+def _units(record: PluginRecord, obj: Any, config: Config, registry: Registry) -> list[_Unit]:
+    """Instantiate a plugin's stages with its settings; the object itself is a unit too."""
+    stages = _stage_classes(obj, registry)
+    settings = _stage_settings(record, stages, config.settings_for(record.name))
+    units = []
+    if not (isinstance(obj, type) and issubclass(obj, Stage)):
+        units.append(_Unit(record.name, obj, record))
+    for info in stages:
+        qualname = f"{record.name}.{info.name}"
+        try:
+            instance = info.cls(settings[info.name])
+        except Exception as exc:
+            raise PluginError(f"stage {qualname} ({info.where}) cannot start: {exc}") from exc
+        units.append(_Unit(qualname, _StageAdapter(info, instance, qualname), record,
+                           info.before, info.after))
+    return units
+
+
+def _matches(target: str, unit: str) -> bool:
+    return unit == target or unit.startswith(target + ".")
+
+
+def _rank(units: Sequence[_Unit]) -> list[_Unit]:
+    """Order units by before/after constraints, ties by name; a cycle is an error."""
+    names = {unit.name: unit for unit in units}
+    edges: dict[str, set[str]] = {name: set() for name in names}  # a -> b: a runs before b
+    for unit in units:
+        for target in unit.before:
+            edges[unit.name].update(n for n in names if _matches(target, n) and n != unit.name)
+        for target in unit.after:
+            for n in names:
+                if _matches(target, n) and n != unit.name:
+                    edges[n].add(unit.name)
+    incoming = {name: 0 for name in names}
+    for targets in edges.values():
+        for target in targets:
+            incoming[target] += 1
+    ready = [name for name, count in incoming.items() if count == 0]
+    heapq.heapify(ready)
+    ordered: list[_Unit] = []
+    while ready:
+        name = heapq.heappop(ready)
+        ordered.append(names[name])
+        for target in sorted(edges[name]):
+            incoming[target] -= 1
+            if incoming[target] == 0:
+                heapq.heappush(ready, target)
+    if len(ordered) != len(units):
+        raise PluginError(f"before/after constraints form a cycle: {_cycle(edges, incoming)}")
+    return ordered
+
+
+def _cycle(edges: Mapping[str, set[str]], incoming: Mapping[str, int]) -> str:
+    stuck = sorted(name for name, count in incoming.items() if count > 0)
+    path = [stuck[0]]
+    while True:
+        following = sorted(t for t in edges[path[-1]] if incoming[t] > 0)
+        if not following or following[0] in path:
+            if following:
+                path = path[path.index(following[0]):] + [following[0]]
+            return " -> ".join(path)
+        path.append(following[0])
+
+
+def _hook_names(manager: pluggy.PluginManager, unit: _Unit) -> list[str]:
+    callers = manager.get_hookcallers(unit.obj) or []
+    return [caller.name for caller in callers]
+
+
+def _register(units: list[_Unit], records: list[PluginRecord]) -> PluginSet:
+    manager = new_manager()
+    ordered = _rank(units)
+    for unit in reversed(ordered):  # pluggy calls the last registered first
+        if unit.record.status != LOADED:
+            continue
+        try:
+            manager.register(unit.obj, name=unit.name)
+        except Exception as exc:
+            _fail(unit.record, f"{type(exc).__name__}: {exc}", manager, units)
+    try:
+        manager.check_pending()
+    except pluggy.PluginValidationError as exc:
+        bad = next((u for u in units if u.obj is exc.plugin), None)
+        if bad is None:
+            raise
+        _fail(bad.record, str(exc), manager, units)
+    for unit in units:
+        if unit.record.status == LOADED and manager.is_registered(unit.obj):
+            unit.record.hooks.extend(h for h in _hook_names(manager, unit)
+                                     if h not in unit.record.hooks)
+    plugins = PluginSet(manager, records)
+    _record_positions(plugins, units)
+    return plugins
+
+
+def _fail(record: PluginRecord, error: str, manager: pluggy.PluginManager,
+          units: Iterable[_Unit]) -> None:
+    record.status, record.error = FAILED, error
+    for unit in units:
+        if unit.record is record and manager.is_registered(unit.obj):
+            manager.unregister(unit.obj)
+    record.hooks.clear()
+    record.stages.clear()
+
+
+def _record_positions(plugins: PluginSet, units: Sequence[_Unit]) -> None:
+    by_obj = {id(unit.obj): unit for unit in units}
+    for phase in hookspecs.PHASES:
+        position = 0
+        for impl in plugins.impls(hookspecs.phase_hook(phase)):
+            if impl.wrapper or impl.hookwrapper:
+                continue
+            position += 1
+            unit = by_obj.get(id(impl.plugin))
+            if unit is not None and isinstance(unit.obj, _StageAdapter):
+                unit.record.stages.append(StageRecord(
+                    unit.name, phase, position, unit.obj.info.where, unit.obj.info.flag))
+
+
+def _load_one(record: PluginRecord, value: str, config: Config, registry: Registry) -> list[_Unit]:
+    before = set(sys.modules)
+    try:
+        with registry.activate():
+            obj = _import(value)
+        _check_api(record, obj)
+        return _units(record, obj, config, registry)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - isolation: SystemExit at import included
+        record.status, record.error = FAILED, _error_text(exc)
+        registry.forget(value.partition(":")[0].strip())
+        for name in set(sys.modules) - before:  # nothing half-imported stays behind
+            if name.partition(".")[0] == value.partition(":")[0].strip().partition(".")[0]:
+                sys.modules.pop(name, None)
+        return []
+
+
+def load_entry_points(
+    entry_points: Iterable[EntryPointInfo],
+    config: Config,
+    *,
+    registry: Registry | None = None,
+) -> PluginSet:
+    """Load the selected entry points (never importing the others) into one PluginSet."""
+    registry = registry or current_registry()
+    records: list[PluginRecord] = []
+    units: list[_Unit] = []
+    for ep in sorted(entry_points, key=lambda ep: ep.name):
+        record = PluginRecord(ep.name, ep.distribution, ep.version, ep.value)
+        records.append(record)
+        if ep.name in config.disable_plugins:
+            record.status = BLOCKED
+        elif not config.selects(ep.name):
+            record.status = NOT_SELECTED
+        else:
+            units.extend(_load_one(record, ep.value, config, registry))
+    if config.plugins is not None:
+        missing = sorted(set(config.plugins) - {r.name for r in records})
+        for name in missing:
+            records.append(PluginRecord(name, None, None, "?", FAILED,
+                                        "selected but not installed (no such entry point)"))
+    return _register(units, records)
+
+
+def _default_name(obj: Any) -> str:
+    if isinstance(obj, ModuleType):
+        return obj.__name__.rpartition(".")[2].removeprefix("hookline_")
+    if isinstance(obj, type) and issubclass(obj, Stage):
+        return obj.__module__.partition(".")[0].removeprefix("hookline_")
+    return type(obj).__name__.lower()
+
+
+def load_objects(
+    objects: Iterable[Any], config: Config, *, registry: Registry | None = None
+) -> PluginSet:
+    """A PluginSet from objects in hand (modules, Stage classes, hook namespaces, or
+    ``(name, object)`` pairs): what tests and embedders use instead of installing."""
+    registry = registry or current_registry()
+    records: dict[str, PluginRecord] = {}
+    units: list[_Unit] = []
+    for item in objects:
+        name, obj = item if isinstance(item, tuple) else (_default_name(item), item)
+        module = getattr(obj, "__module__", None) if isinstance(obj, type) else None
+        module = module or getattr(obj, "__name__", type(obj).__name__)
+        record = records.setdefault(name, PluginRecord(name, None, None, str(module)))
+        try:
+            _check_api(record, obj)
+            units.extend(_units(record, obj, config, registry))
+        except PluginError as exc:
+            record.status, record.error = FAILED, str(exc)
+    return _register(units, list(records.values()))
+
+
+def describe(impl: Any) -> str:
+    """``fraud.velocity (hookline_fraud/stages.py:12)``: where an implementation lives."""
+    function = getattr(impl, "function", impl)
+    function = inspect.unwrap(function)
+    try:
+        where = f"{inspect.getsourcefile(function)}:{inspect.getsourcelines(function)[1]}"
+    except (TypeError, OSError):
+        where = getattr(function, "__qualname__", repr(function))
+    return f"{getattr(impl, 'plugin_name', '?')} ({where})"
+
+
+def iter_units(plugins: PluginSet) -> Iterator[tuple[str, Any]]:
+    """(name, object) of every registered unit, for listings."""
+    yield from plugins.manager.list_name_plugin()

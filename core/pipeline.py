@@ -1,0 +1,188 @@
+"""``Pipeline``: the event schema and the compiled phases of one set of plugins.
+
+Built from installed entry points (:meth:`Pipeline.from_entry_points`) or from objects in hand
+(:meth:`Pipeline.from_plugins`, for tests and embedding). ``process(event)`` runs
+validate → enrich → score and returns the final event, or raises ``Reject``/``Drop`` (with
+``.stage`` set) or ``StageFailed`` (naming the stage that raised).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+from . import _codegen, hookspecs
+from .config import Config, load_config
+from .discovery import installed
+from .errors import Drop, PluginError, Reject, StageFailed
+from .fields import Field
+from .loader import PluginSet, load_entry_points, load_objects
+from .registry import Registry
+from .schema import DefaultEvent, Event, compose
+
+__all__ = ["Pipeline", "read_only"]
+
+_SIGNALS = (Reject, Drop)
+
+
+def read_only(event: Any) -> Mapping[str, Any]:
+    """What observing hooks receive: a read-only view of the event's fields."""
+    if isinstance(event, Event):
+        return MappingProxyType(event.to_dict())
+    return MappingProxyType(dict(event))
+
+
+class Pipeline:
+    """The event class and the phase call plans of one plugin set."""
+
+    def __init__(self, plugins: PluginSet, config: Config | None = None, *,
+                 base: type[Event] = DefaultEvent) -> None:
+        self.plugins = plugins
+        self.config = config or Config()
+        self.base = base
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.event_class = compose(base, self._field_contributions())
+        self.from_dict = self.event_class.from_dict
+        self.rebuild()
+        plugins.hook.hookline_configure(config=MappingProxyType(self.config.as_dict()))
+
+    # -- construction ------------------------------------------------------------------------
+    @classmethod
+    def from_entry_points(cls, config: Config | None = None, *,
+                          registry: Registry | None = None) -> Pipeline:
+        """Load the installed ``hookline.plugins`` entry points that ``config`` selects."""
+        config = config if config is not None else load_config()
+        plugins = load_entry_points(installed(), config, registry=registry)
+        if config.strict and plugins.failed():
+            failures = "; ".join(f"{r.label}: {r.error}" for r in plugins.failed())
+            raise PluginError(f"strict mode: plugin(s) failed to load: {failures}")
+        return cls(plugins, config)
+
+    @classmethod
+    def from_plugins(cls, objects: Iterable[Any], config: Config | None = None, *,
+                     registry: Registry | None = None, base: type[Event] = DefaultEvent
+                     ) -> Pipeline:
+        """A pipeline from modules, Stage classes or hook objects, without installing them."""
+        config = config or Config()
+        plugins = load_objects(objects, config, registry=registry)
+        failed = plugins.failed()
+        if failed:
+            raise PluginError("; ".join(f"{r.label}: {r.error}" for r in failed))
+        return cls(plugins, config, base=base)
+
+    def _field_contributions(self) -> dict[str, Mapping[str, Field[Any]]]:
+        contributions: dict[str, Mapping[str, Field[Any]]] = {}
+        for impl in self.plugins.impls("hookline_event_fields"):
+            fields = impl.function()
+            if fields:
+                contributions[impl.plugin_name] = fields
+        return contributions
+
+    # -- call plans --------------------------------------------------------------------------
+    def rebuild(self) -> None:
+        """Compile the phase call plans again (after plugins are registered or removed)."""
+        self._phases = tuple(self._compile(phase) for phase in hookspecs.PHASES)
+        validate, enrich, score = self._phases
+
+        def process(event: Any) -> Any:
+            return score(enrich(validate(event)))
+
+        self._process = process
+
+    def _compile(self, phase: str) -> Callable[[Any], Any]:
+        steps, wrappers = [], []
+        for impl in self.plugins.impls(hookspecs.phase_hook(phase)):
+            if impl.hookwrapper:
+                raise PluginError(f"{impl.plugin_name}: old-style hookwrapper=True is not "
+                                  "supported on phases; use @hookimpl(wrapper=True)")
+            if impl.wrapper:
+                wrappers.append(impl.function)
+                continue
+            adapter_info = getattr(impl.plugin, "info", None)
+            gate = None
+            if adapter_info is not None and adapter_info.flag:
+                from . import flags  # flags are only imported by pipelines that gate stages
+
+                gate = flags.gate(adapter_info.flag)
+            steps.append(_codegen.PlanStep(
+                impl.plugin_name, impl.function,
+                is_async=inspect.iscoroutinefunction(impl.function), gate=gate,
+            ))
+        plan = _codegen.compile_phase(
+            phase, steps, signals=_SIGNALS, failure=StageFailed,
+            returned=self._returned, run_async=self._run_async,
+        )
+        return _wrapped(plan, wrappers) if wrappers else plan
+
+    def _returned(self, stage: str, value: Any) -> Any:
+        if isinstance(value, self.event_class):
+            return value
+        raise TypeError(f"{stage} returned {type(value).__name__}; a stage returns None or "
+                        f"a {self.event_class.__name__} that replaces the event")
+
+    def _run_async(self, awaitable: Any) -> Any:
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        return self._loop.run_until_complete(awaitable)
+
+    # -- use ---------------------------------------------------------------------------------
+    @property
+    def hook(self) -> Any:
+        """pluggy's hook relay: ``pipeline.hook.hookline_run_start(run=...)``."""
+        return self.plugins.hook
+
+    def make_event(self, data: Mapping[str, Any]) -> Event:
+        """Validate ``data`` into this pipeline's event class (raises ValidationError)."""
+        return self.from_dict(dict(data) if type(data) is not dict else data)
+
+    def process(self, event: Event | Mapping[str, Any]) -> Event:
+        """Run every phase on one event; returns it, or raises Reject, Drop or StageFailed."""
+        if not isinstance(event, self.event_class):
+            event = self.make_event(event.to_dict() if isinstance(event, Event) else event)
+        result: Event = self._process(event)
+        return result
+
+    def close(self) -> None:
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None
+
+
+def _wrapped(inner: Callable[[Any], Any], wrappers: list[Callable[..., Any]]) -> Callable[[Any], Any]:
+    """Run ``inner`` inside pluggy-style ``wrapper=True`` generators, outermost first.
+
+    Each wrapper yields once; it receives the phase's result (or has the exception thrown
+    in) and returns the result the next wrapper out sees, exactly as pluggy's caller does.
+    """
+
+    def call(event: Any) -> Any:
+        entered = []
+        result: Any = None
+        error: BaseException | None = None
+        try:
+            for wrapper in wrappers:
+                generator = wrapper(event)
+                next(generator)
+                entered.append(generator)
+            result = inner(event)
+        except BaseException as exc:  # noqa: BLE001 - handed to the wrappers, then re-raised
+            error = exc
+        for generator in reversed(entered):
+            try:
+                if error is not None:
+                    generator.throw(error)
+                else:
+                    generator.send(result)
+                raise RuntimeError(f"wrapper {generator.gi_code.co_name} yielded twice")
+            except StopIteration as stop:
+                result, error = stop.value, None
+            except BaseException as exc:  # noqa: BLE001
+                error = exc
+        if error is not None:
+            raise error
+        return result
+
+    return call

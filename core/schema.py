@@ -1,0 +1,229 @@
+"""Schemas: ``Event`` (what flows through the pipeline) and ``Settings`` (a plugin's options).
+
+A schema is a class whose attributes are :mod:`hookline.fields` descriptors. Declaring it
+compiles a ``__init__`` and ``from_dict`` with every check inlined (``_codegen``). After that
+the descriptors live in ``__fields__``; assignments go through them (validated), while reads
+are plain instance-dict reads: CPython only specializes attribute reads that no data
+descriptor on the class shadows, and reads are the hot path of every stage.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from . import _codegen
+from .errors import FieldError, SchemaError, ValidationError
+from .fields import MISSING, Field, List, Number, String, Timestamp
+from .fields import Mapping as MappingField
+from .limits import parse_json
+
+__all__ = ["DefaultEvent", "Event", "Schema", "Settings", "compose"]
+
+S = TypeVar("S", bound="Schema")
+
+_EXTRA_MODES = ("forbid", "properties")
+
+
+class Schema:
+    """Base of classes made of fields. Subclass :class:`Event` or :class:`Settings`."""
+
+    __fields__: ClassVar[dict[str, Field[Any]]] = {}
+    __frozen__: ClassVar[bool] = False
+    __extra__: ClassVar[str] = "forbid"
+
+    def __init_subclass__(
+        cls, *, frozen: bool | None = None, extra: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        if frozen is not None:
+            cls.__frozen__ = frozen
+        if extra is not None:
+            if extra not in _EXTRA_MODES:
+                raise SchemaError(f"{cls.__qualname__}: extra must be one of {_EXTRA_MODES}")
+            cls.__extra__ = extra
+        fields: dict[str, Field[Any]] = {}
+        for base in reversed(cls.__mro__[1:]):
+            fields.update(getattr(base, "__fields__", {}))
+        for name, value in list(vars(cls).items()):
+            if isinstance(value, Field):
+                if name.startswith("_") or hasattr(Schema, name):
+                    raise SchemaError(f"{cls.__qualname__}: {name!r} cannot be a field name")
+                fields[name] = value
+                delattr(cls, name)  # reads go to the instance dict; see the module docstring
+        cls.__fields__ = fields
+        _codegen.compile_schema(cls)
+
+    if TYPE_CHECKING:  # the real one is generated per class by _codegen
+
+        def __init__(self, **values: Any) -> None: ...
+
+    @classmethod
+    def from_dict(cls: type[S], data: Mapping[str, Any]) -> S:
+        """Build an instance from a dict, checking every field; raises ValidationError."""
+        raise NotImplementedError  # replaced per class by the generated version
+
+    @classmethod
+    def from_json(cls: type[S], text: str | bytes) -> S:
+        """Parse one JSON object (with hookline's input limits) and build an instance."""
+        return cls.from_dict(parse_json(text))
+
+    @classmethod
+    def find_problems(cls, data: Any) -> list[FieldError]:
+        """Every problem with ``data`` for this schema, field by field (the reference path).
+
+        This is the plain, uncompiled definition of validity; the generated ``from_dict``
+        must accept and reject exactly the same data with exactly these errors.
+        """
+        if type(data) is not dict:
+            return [FieldError("$", "must be an object", data)]
+        errors: list[FieldError] = []
+        for name, field in cls.__fields__.items():
+            if name not in data:
+                if field.required:
+                    errors.append(FieldError(name, "is required", MISSING))
+                continue
+            errors.extend(field.problems(data[name], name))
+        if cls.__extra__ != "properties" or "properties" not in cls.__fields__:
+            errors.extend(
+                FieldError(key, "is not a field of the schema", data[key])
+                for key in _codegen.unknown_keys(cls, data)
+            )
+        return errors
+
+    @classmethod
+    def from_dict_by_descriptors(cls: type[S], data: Any) -> S:
+        """Build an instance the slow way: one descriptor assignment per field.
+
+        Behaves exactly like the generated ``from_dict``; it exists as the reference that
+        the fast path is tested against, and for debugging a schema.
+        """
+        errors = cls.find_problems(data)
+        if errors:
+            raise ValidationError(errors, cls.__name__)
+        self = object.__new__(cls)
+        for name, field in cls.__fields__.items():
+            value = data[name] if name in data else field.make_default()
+            if name == "properties" and cls.__extra__ == "properties":
+                extra = {k: data[k] for k in _codegen.unknown_keys(cls, data)}
+                value = {**value, **extra} if extra else value
+            field.__set__(self, value)
+        return self
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        field = self.__fields__.get(name)
+        if field is None:
+            raise AttributeError(f"{type(self).__name__} has no field {name!r}")
+        field.__set__(self, value)
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__}: fields cannot be deleted ({name!r})")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as plain JSON-ready data (nested schemas become dicts; lists are copied)."""
+        values = self.__dict__
+        return {name: _plain(values[name]) for name in self.__fields__}
+
+    def to_json(self) -> str:
+        """The fields as one compact JSON object."""
+        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        values = self.__dict__
+        shown = ", ".join(f"{name}={values[name]!r}" for name in self.__fields__)
+        return f"{type(self).__name__}({shown})"
+
+    def __copy__(self: S) -> S:
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        return clone
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self).from_dict, (self.to_dict(),))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Schema):
+        return value.to_dict()
+    if type(value) is list:
+        return [_plain(item) for item in value]
+    if type(value) is dict:
+        return {key: _plain(item) for key, item in value.items()}
+    return value
+
+
+class Event(Schema):
+    """Base class of event schemas. Class keywords: ``frozen=True``, ``extra="properties"``."""
+
+
+class Settings(Schema):
+    """Base class of a plugin's settings; validated from the ``[plugins.<name>]`` config table."""
+
+
+class DefaultEvent(Event):
+    """The default event schema every pipeline starts from; plugins add fields to it."""
+
+    event_id = String(min_length=1, max_length=256, description="Unique id of the event.")
+    user_id = String(min_length=1, max_length=256, description="Who did it.")
+    kind = String(min_length=1, max_length=64, description="What happened: purchase, click…")
+    ts = Timestamp(description="When, in epoch milliseconds.")
+    amount = Number(minimum=0, default=0, description="Money involved, ≥ 0.")
+    currency = String(pattern="[A-Z]{3}", default="USD", description="ISO-4217 code.")
+    tags = List(String(), default=list, description="Free-form labels.")
+    properties = MappingField(default=dict, description="Any other JSON data.")
+
+
+def compose(
+    base: type[Event],
+    contributions: Mapping[str, Mapping[str, Field[Any]]],
+    *,
+    name: str = "PipelineEvent",
+) -> type[Event]:
+    """The pipeline's event class: ``base`` plus the fields each plugin contributes.
+
+    ``contributions`` maps a plugin name to the fields it returned from
+    ``hookline_event_fields()``. A field declared differently by two plugins, or redeclaring
+    a base field differently, is a :class:`SchemaError` naming both sides.
+    """
+    owners: dict[str, str] = {}
+    added: dict[str, Field[Any]] = {}
+    for plugin in sorted(contributions):
+        for field_name, field in contributions[plugin].items():
+            if not isinstance(field, Field):
+                raise SchemaError(
+                    f"plugin {plugin!r} declares field {field_name!r} as {field!r}, "
+                    "which is not a hookline.fields field"
+                )
+            if field_name in base.__fields__ and not base.__fields__[field_name].same_as(field):
+                raise SchemaError(
+                    f"plugin {plugin!r} redeclares base field {field_name!r} as {field!r}; "
+                    f"{base.__name__} declares it as {base.__fields__[field_name]!r}"
+                )
+            if field_name in added and not added[field_name].same_as(field):
+                raise SchemaError(
+                    f"field {field_name!r} is declared differently by plugin "
+                    f"{owners[field_name]!r} ({added[field_name]!r}) and plugin {plugin!r} "
+                    f"({field!r})"
+                )
+            owners.setdefault(field_name, plugin)
+            added.setdefault(field_name, field)
+    if not added:
+        return base
+    namespace: dict[str, Any] = {"__module__": base.__module__, **_copies(added)}
+    namespace["__qualname__"] = name
+    return type(name, (base,), namespace)
+
+
+def _copies(fields: Mapping[str, Field[Any]]) -> dict[str, Field[Any]]:
+    # A plugin may return the same Field object from several calls; each class binds its own.
+    import copy
+
+    return {name: copy.copy(field) for name, field in fields.items()}

@@ -1,0 +1,205 @@
+"""The SQLite sink, the embedded default.
+
+Tables: ``events`` (one row per accepted event, one column per schema field, plugin fields
+included), ``dead_letters`` (the original line and why it was refused), the aggregate tables,
+``checkpoints`` (how far each input is committed) and ``runs``.
+
+Exactly once: a batch's events, dead letters, aggregate deltas and the source checkpoint are
+committed in one transaction. A run killed at any moment leaves the database at the end of
+a batch, and the next run resumes after it. An ``event_id`` already stored is refused as a
+duplicate (dead-lettered with that reason), never inserted twice.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..aggregates import AGGREGATE_TABLES, Aggregates
+from ..fields import Boolean, Field, Integer, List, Mapping, Nested, Number, Timestamp
+from ..schema import Event
+
+__all__ = ["DeadLetter", "SQLiteSink"]
+
+
+@dataclass
+class DeadLetter:
+    """An input line that did not become an accepted event, and why."""
+
+    payload: str
+    reason: str
+    stage: str | None = None
+    error: str | None = None
+    line: int | None = None
+    source: str | None = None
+    plugin: str | None = None
+    distribution: str | None = None
+    version: str | None = None
+
+
+_DEAD_COLUMNS = ("payload", "reason", "stage", "error", "line", "source", "plugin",
+                 "distribution", "version")
+
+
+def _sql_type(field: Field[Any]) -> str:
+    if isinstance(field, (Integer, Timestamp, Boolean)):
+        return "INTEGER"
+    if isinstance(field, Number):
+        return "REAL"
+    if isinstance(field, (List, Mapping, Nested)):
+        return "TEXT"  # JSON
+    return "TEXT"
+
+
+def _is_json(field: Field[Any]) -> bool:
+    return isinstance(field, (List, Mapping, Nested))
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class SQLiteSink:
+    """Writes batches to one SQLite database (WAL mode), each in one transaction."""
+
+    def __init__(self, path: str, event_class: type[Event], *, run_id: str = "") -> None:
+        self.path = path
+        self.event_class = event_class
+        self.run_id = run_id
+        self.connection = sqlite3.connect(path, isolation_level=None)
+        self.connection.execute("PRAGMA journal_mode=WAL")
+        self.connection.execute("PRAGMA synchronous=NORMAL")
+        self.connection.execute("PRAGMA busy_timeout=10000")
+        self._fields = list(event_class.__fields__.items())
+        self._json = [name for name, field in self._fields if _is_json(field)]
+        self._create_tables()
+        columns = ", ".join(_quote(name) for name, _ in self._fields)
+        marks = ", ".join("?" for _ in self._fields)
+        self._insert_event = f"INSERT INTO events ({columns}) VALUES ({marks})"
+
+    def _create_tables(self) -> None:
+        db = self.connection
+        columns = ", ".join(
+            f"{_quote(name)} {_sql_type(field)}" + (" PRIMARY KEY" if name == "event_id" else "")
+            for name, field in self._fields
+        )
+        db.execute(f"CREATE TABLE IF NOT EXISTS events ({columns})")
+        present = {row[1] for row in db.execute("PRAGMA table_info(events)")}
+        for name, field in self._fields:  # a plugin installed since the last run adds fields
+            if name not in present:
+                db.execute(f"ALTER TABLE events ADD COLUMN {_quote(name)} {_sql_type(field)}")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS dead_letters (id INTEGER PRIMARY KEY, run_id TEXT, "
+            "payload TEXT, reason TEXT NOT NULL, stage TEXT, error TEXT, line INTEGER, "
+            "source TEXT, plugin TEXT, distribution TEXT, version TEXT, created_at REAL)"
+        )
+        for table, key in AGGREGATE_TABLES.items():
+            db.execute(
+                f"CREATE TABLE IF NOT EXISTS {table} ({key} TEXT PRIMARY KEY, "
+                "count INTEGER NOT NULL, amount_sum REAL NOT NULL, amount_min REAL, "
+                "amount_max REAL, score_sum REAL NOT NULL, score_count INTEGER NOT NULL, "
+                "score_mean REAL GENERATED ALWAYS AS "
+                "(CASE WHEN score_count > 0 THEN score_sum / score_count END) VIRTUAL)"
+            )
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS checkpoints (source TEXT PRIMARY KEY, "
+            "offset INTEGER NOT NULL, line INTEGER NOT NULL, updated_at REAL)"
+        )
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, started_at REAL, "
+            "finished_at REAL, report TEXT)"
+        )
+
+    def checkpoint(self, source_key: str) -> tuple[int, int]:
+        """(byte offset, line number) already committed for a source; (0, 0) if none."""
+        row = self.connection.execute(
+            "SELECT offset, line FROM checkpoints WHERE source = ?", (source_key,)
+        ).fetchone()
+        return (row[0], row[1]) if row else (0, 0)
+
+    def existing_ids(self, event_ids: Sequence[str]) -> set[str]:
+        """Which of ``event_ids`` are already stored."""
+        found: set[str] = set()
+        for start in range(0, len(event_ids), 500):
+            chunk = event_ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(row[0] for row in self.connection.execute(
+                f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk))
+        return found
+
+    def _row(self, event: Event) -> tuple[Any, ...]:
+        values = event.__dict__
+        if not self._json:
+            return tuple(values[name] for name, _ in self._fields)
+        row = dict(values)
+        for name in self._json:
+            if row[name] is not None:
+                row[name] = json.dumps(row[name], separators=(",", ":"), default=_plain)
+        return tuple(row[name] for name, _ in self._fields)
+
+    def commit(
+        self,
+        events: Sequence[Event],
+        dead_letters: Sequence[DeadLetter],
+        aggregates: Aggregates,
+        checkpoint: tuple[str, int, int] | None,
+    ) -> None:
+        """Write one batch and its checkpoint in a single transaction."""
+        db = self.connection
+        now = time.time()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany(self._insert_event, [self._row(event) for event in events])
+            db.executemany(
+                "INSERT INTO dead_letters (run_id, created_at, "
+                + ", ".join(_DEAD_COLUMNS) + ") VALUES (?, ?, "
+                + ", ".join("?" for _ in _DEAD_COLUMNS) + ")",
+                [(self.run_id, now, *(getattr(d, c) for c in _DEAD_COLUMNS))
+                 for d in dead_letters],
+            )
+            for table, key in AGGREGATE_TABLES.items():
+                db.executemany(
+                    f"INSERT INTO {table} ({key}, count, amount_sum, amount_min, amount_max, "
+                    "score_sum, score_count) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                    f"ON CONFLICT({key}) DO UPDATE SET count = count + excluded.count, "
+                    "amount_sum = amount_sum + excluded.amount_sum, "
+                    "amount_min = min(coalesce(amount_min, excluded.amount_min), "
+                    "coalesce(excluded.amount_min, amount_min)), "
+                    "amount_max = max(coalesce(amount_max, excluded.amount_max), "
+                    "coalesce(excluded.amount_max, amount_max)), "
+                    "score_sum = score_sum + excluded.score_sum, "
+                    "score_count = score_count + excluded.score_count",
+                    list(aggregates.rows(table)),
+                )
+            if checkpoint is not None:
+                db.execute(
+                    "INSERT INTO checkpoints (source, offset, line, updated_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT(source) DO UPDATE SET "
+                    "offset = excluded.offset, line = excluded.line, "
+                    "updated_at = excluded.updated_at",
+                    (*checkpoint, now),
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def record_run(self, started_at: float, report: dict[str, Any]) -> None:
+        self.connection.execute(
+            "INSERT OR REPLACE INTO runs (run_id, started_at, finished_at, report) "
+            "VALUES (?, ?, ?, ?)",
+            (self.run_id, started_at, time.time(), json.dumps(report)),
+        )
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Event):
+        return value.to_dict()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
