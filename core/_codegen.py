@@ -238,19 +238,20 @@ def compile_phase(
     steps: Sequence[PlanStep],
     *,
     signals: tuple[type[BaseException], ...],
-    failure: Callable[[str, Exception], Exception],
+    blame: Callable[[Exception, str], None],
     returned: Callable[[str, Any], Any],
     run_async: Callable[[Any], Any],
 ) -> Callable[[Any], Any]:
     """A flat function calling each step in order, as pluggy's caller would.
 
     A step's non-None return replaces the event for the next step (``returned`` checks it).
-    ``signals`` (Reject, Drop) get the failing step's name in ``.stage`` and propagate;
-    any other Exception is raised again as ``failure(step_name, exc)``.
+    ``signals`` (Reject, Drop) get the step's name in ``.stage``; any other Exception is
+    passed to ``blame(exc, step_name)`` (which notes the culprit on it). Both propagate
+    unchanged, so wrappers see exactly what pluggy's caller would show them.
     """
     ns: dict[str, Any] = {
         "_signals": signals,
-        "_failure": failure,
+        "_blame": blame,
         "_returned": returned,
         "_await": run_async,
         "_names": [step.name for step in steps],
@@ -284,7 +285,8 @@ def compile_phase(
         "            signal.stage = _names[at]",
         "        raise",
         "    except Exception as exc:",
-        "        raise _failure(_names[at], exc) from exc",
+        "        _blame(exc, _names[at])",
+        "        raise",
         "    return event",
     ]
     return compile_function("run_phase", lines, ns, what=f"phase {phase}")

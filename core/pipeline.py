@@ -26,6 +26,16 @@ from .schema import DefaultEvent, Event, compose
 __all__ = ["Pipeline", "read_only"]
 
 _SIGNALS = (Reject, Drop)
+_CULPRIT = "__hookline_stage__"
+
+
+def _blame(error: Exception, stage: str) -> None:
+    """Note on an exception which stage raised it (the first, innermost, note wins)."""
+    if not hasattr(error, _CULPRIT):
+        try:
+            setattr(error, _CULPRIT, stage)
+        except AttributeError:  # an exception type that refuses attributes: stay anonymous
+            pass
 
 
 def read_only(event: Any) -> Mapping[str, Any]:
@@ -88,7 +98,10 @@ class Pipeline:
         validate, enrich, score = self._phases
 
         def process(event: Any) -> Any:
-            return score(enrich(validate(event)))
+            try:
+                return score(enrich(validate(event)))
+            except Exception as exc:
+                raise StageFailed(getattr(exc, _CULPRIT, "a phase wrapper"), exc) from exc
 
         self._process = process
 
@@ -112,7 +125,7 @@ class Pipeline:
                 is_async=inspect.iscoroutinefunction(impl.function), gate=gate,
             ))
         plan = _codegen.compile_phase(
-            phase, steps, signals=_SIGNALS, failure=StageFailed,
+            phase, steps, signals=_SIGNALS, blame=_blame,
             returned=self._returned, run_async=self._run_async,
         )
         return _wrapped(plan, wrappers) if wrappers else plan

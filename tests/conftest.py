@@ -1,0 +1,45 @@
+"""Shared fixtures of the core's tests."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import hookline
+
+
+@pytest.fixture
+def registry() -> Iterator[hookline.Registry]:
+    """A registry of its own for the test: stage classes defined in it go nowhere else."""
+    with hookline.Registry().activate() as own:
+        yield own
+
+
+@pytest.fixture
+def make_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str, str], str]:
+    """Write an importable module (or package, for dotted names) from source text."""
+    root = tmp_path / "modules"
+    root.mkdir()
+    monkeypatch.syspath_prepend(str(root))
+    created: list[str] = []
+
+    def make(name: str, source: str) -> str:
+        parts = name.split(".")
+        folder = root.joinpath(*parts[:-1])
+        folder.mkdir(parents=True, exist_ok=True)
+        for depth in range(1, len(parts)):
+            init = root.joinpath(*parts[:depth], "__init__.py")
+            if not init.exists():
+                init.write_text("")
+        (folder / f"{parts[-1]}.py").write_text(textwrap.dedent(source))
+        created.append(parts[0])
+        return name
+
+    yield make
+    for name in list(sys.modules):
+        if name.partition(".")[0] in created:
+            del sys.modules[name]

@@ -1,0 +1,163 @@
+"""Loading plugins: isolation of failures, selection, order, settings, API handshake."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+import pytest
+
+import hookline
+from hookline.config import Config
+from hookline.discovery import EntryPointInfo
+from hookline.errors import PluginError
+from hookline.loader import load_entry_points
+
+GOOD = """
+import hookline
+
+class Tag(hookline.Stage, phase="enrich", name="tag"):
+    def process(self, event):
+        event.tags = [*event.tags, "{name}"]
+"""
+
+
+def ep(name: str, value: str, dist: str | None = None) -> EntryPointInfo:
+    return EntryPointInfo(name, value, "hookline.plugins", dist or f"dist-{name}", "1.0")
+
+
+def _event() -> dict[str, object]:
+    return {"event_id": "e1", "user_id": "u1", "kind": "click", "ts": 1}
+
+
+def test_failing_plugins_are_recorded_and_the_others_run(
+    make_module: Callable[[str, str], str], registry: hookline.Registry
+) -> None:
+    make_module("good_a", GOOD.format(name="a"))
+    make_module("good_b", GOOD.format(name="b"))
+    make_module("bad_import", "import no_such_module_anywhere\n")
+    make_module("bad_runtime", "raise RuntimeError('config server unreachable')\n")
+    make_module("bad_exit", "import sys\nsys.exit(3)\n")
+    plugins = load_entry_points(
+        [ep("a", "good_a"), ep("b", "good_b"), ep("imp", "bad_import"),
+         ep("rt", "bad_runtime"), ep("ex", "bad_exit"), ep("gone", "not_installed_module")],
+        Config(), registry=registry)
+    status = {r.name: (r.status, r.error) for r in plugins.records}
+    assert [name for name, (s, _) in status.items() if s == "loaded"] == ["a", "b"]
+    assert "ModuleNotFoundError" in status["imp"][1] and "no_such_module_anywhere" in status["imp"][1]
+    assert "RuntimeError: config server unreachable" in status["rt"][1]
+    assert "bad_runtime.py:1)" in status["rt"][1]
+    assert "SystemExit(3)" in status["ex"][1]
+    assert "not_installed_module" in status["gone"][1]
+    pipeline = hookline.Pipeline(plugins)
+    assert pipeline.process(_event()).tags == ["a", "b"]
+    assert not any(name.startswith("bad_") for name in sys.modules)
+
+
+def test_a_failing_plugin_leaves_no_stage_behind(
+    make_module: Callable[[str, str], str], registry: hookline.Registry
+) -> None:
+    make_module("half", GOOD.format(name="half") + "\nraise ImportError('late failure')\n")
+    plugins = load_entry_points([ep("half", "half")], Config(), registry=registry)
+    assert plugins.records[0].status == "failed"
+    assert len(registry) == 0
+    assert hookline.Pipeline(plugins).process(_event()).tags == []
+
+
+def test_plugins_not_selected_are_never_imported(
+    make_module: Callable[[str, str], str], registry: hookline.Registry
+) -> None:
+    for index in range(5):
+        make_module(f"unselected_{index}", GOOD.format(name=index))
+    make_module("chosen", GOOD.format(name="chosen"))
+    eps = [ep(f"u{i}", f"unselected_{i}") for i in range(5)] + [ep("chosen", "chosen")]
+    plugins = load_entry_points(eps, Config(plugins=("chosen",)), registry=registry)
+    assert [r.status for r in plugins.records].count("not selected") == 5
+    assert not [name for name in sys.modules if name.startswith("unselected_")]
+    disabled = load_entry_points(eps, Config(disable_plugins=("chosen",), autoload=False),
+                                 registry=registry)
+    assert {r.status for r in disabled.records} == {"not selected", "blocked"}
+
+
+def test_selected_but_not_installed_is_reported() -> None:
+    plugins = load_entry_points([], Config(plugins=("ghost",)))
+    assert plugins.records[0].status == "failed"
+    assert "not installed" in (plugins.records[0].error or "")
+
+
+def test_order_is_independent_of_install_order(
+    make_module: Callable[[str, str], str], registry: hookline.Registry
+) -> None:
+    for name in ("zeta", "alpha", "mid"):
+        make_module(f"order_{name}", GOOD.format(name=name))
+    eps = [ep(n, f"order_{n}") for n in ("zeta", "alpha", "mid")]
+    first = hookline.Pipeline(load_entry_points(eps, Config(), registry=registry))
+    second = hookline.Pipeline(load_entry_points(eps[::-1], Config(), registry=registry))
+    assert first.process(_event()).tags == ["alpha", "mid", "zeta"]
+    assert second.process(_event()).tags == ["alpha", "mid", "zeta"]
+
+
+def test_before_after_tryfirst_and_cycles(registry: hookline.Registry) -> None:
+    calls: list[str] = []
+
+    def stage(name: str, **keywords: object) -> type[hookline.Stage]:
+        def process(self: hookline.Stage, event: hookline.Event) -> None:
+            calls.append(name)
+
+        return type(name, (hookline.Stage,), {"process": process},
+                    phase="validate", name=name, **keywords)
+
+    a = stage("a", after="t.c")
+    b = stage("b", before="t.a")
+    c = stage("c")
+    last = stage("last", trylast=True)
+    first = stage("first", tryfirst=True)
+    pipeline = hookline.Pipeline.from_plugins([("t", s) for s in (a, b, c, last, first)])
+    pipeline.process(_event())
+    assert calls == ["first", "b", "c", "a", "last"]
+    x = stage("x", after="u.y")
+    y = stage("y", after="u.x")
+    with pytest.raises(PluginError, match="cycle: u.x -> u.y -> u.x"):
+        hookline.Pipeline.from_plugins([("u", x), ("u", y)])
+
+
+def test_api_version_mismatch_is_refused_with_advice(
+    make_module: Callable[[str, str], str], registry: hookline.Registry
+) -> None:
+    make_module("future_plugin", "HOOKLINE_API = 99\n")
+    make_module("old_plugin", "HOOKLINE_API = 0\n")
+    plugins = load_entry_points([ep("future", "future_plugin"), ep("old", "old_plugin")],
+                                Config(), registry=registry)
+    errors = {r.name: r.error or "" for r in plugins.records}
+    assert "needs hookline plugin API 99" in errors["future"]
+    assert "upgrade hookline" in errors["future"]
+    assert "upgrade dist-old" in errors["old"]
+
+
+def test_settings_are_validated_and_split_among_stages(
+    make_module: Callable[[str, str], str], registry: hookline.Registry
+) -> None:
+    make_module("limits_plugin", """
+        import hookline
+        from hookline import fields
+
+        class Cap(hookline.Stage, phase="validate", name="cap"):
+            class Settings(hookline.Settings):
+                limit = fields.Number(minimum=0, default=100)
+
+            def process(self, event):
+                if event.amount > self.settings.limit:
+                    raise hookline.Reject(f"over {self.settings.limit}")
+    """)
+    config = Config(plugin_settings={"limits": {"limit": 5}})
+    pipeline = hookline.Pipeline(load_entry_points([ep("limits", "limits_plugin")], config,
+                                                   registry=registry))
+    with pytest.raises(hookline.Reject, match="over 5"):
+        pipeline.process({**_event(), "amount": 6})
+    bad = load_entry_points([ep("limits", "limits_plugin")],
+                            Config(plugin_settings={"limits": {"limit": -1, "typo": 1}}),
+                            registry=registry)
+    assert "unknown key(s) typo" in (bad.records[0].error or "")
+    bad = load_entry_points([ep("limits", "limits_plugin")],
+                            Config(plugin_settings={"limits": {"limit": -1}}), registry=registry)
+    assert "limit: must be ≥ 0" in (bad.records[0].error or "")

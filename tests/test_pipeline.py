@@ -1,0 +1,201 @@
+"""The pipeline: phases in order, the compiled call plan equal to pluggy's caller, signals."""
+
+from __future__ import annotations
+
+import asyncio
+import types
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import hookline
+from hookline import fields, hookimpl
+
+
+def _event(**overrides: Any) -> dict[str, Any]:
+    return {"event_id": "e1", "user_id": "u1", "kind": "click", "ts": 1, **overrides}
+
+
+def test_phases_run_in_order_and_return_the_final_event(registry: hookline.Registry) -> None:
+    seen: list[str] = []
+
+    class Score(hookline.Stage, phase="score"):
+        def process(self, event: hookline.Event) -> None:
+            seen.append("score")
+
+    class Validate(hookline.Stage, phase="validate"):
+        def process(self, event: hookline.Event) -> None:
+            seen.append("validate")
+
+    class Enrich(hookline.Stage, phase="enrich"):
+        def process(self, event: hookline.Event) -> None:
+            seen.append("enrich")
+            event.amount = 2.5
+
+    pipeline = hookline.Pipeline.from_plugins([Score, Enrich, Validate])
+    assert pipeline.process(_event()).amount == 2.5
+    assert seen == ["validate", "enrich", "score"]
+
+
+def test_a_returned_event_replaces_the_event_for_the_next_stage(
+    registry: hookline.Registry,
+) -> None:
+    class Replace(hookline.Stage, phase="enrich", name="a_replace"):
+        def process(self, event: hookline.Event) -> hookline.Event:
+            return type(event).from_dict({**event.to_dict(), "kind": "replaced"})
+
+    class Check(hookline.Stage, phase="enrich", name="b_check"):
+        def process(self, event: hookline.Event) -> hookline.Event:
+            assert event.kind == "replaced"
+            return event  # the seed's `return event` works
+
+    assert hookline.Pipeline.from_plugins([Replace, Check]).process(_event()).kind == "replaced"
+
+
+def test_a_stage_returning_something_else_fails_with_its_name(
+    registry: hookline.Registry,
+) -> None:
+    class Wrong(hookline.Stage, phase="enrich", name="wrong"):
+        def process(self, event: hookline.Event) -> Any:
+            return {"kind": "dict"}
+
+    with pytest.raises(hookline.StageFailed, match="wrong returned dict") as info:
+        hookline.Pipeline.from_plugins([("p", Wrong)]).process(_event())
+    assert info.value.stage == "p.wrong"
+
+
+def test_signals_carry_the_stage_and_errors_are_attributed(registry: hookline.Registry) -> None:
+    class Ok(hookline.Stage, phase="validate", name="a_ok"):
+        def process(self, event: hookline.Event) -> None:
+            pass
+
+    class Blocker(hookline.Stage, phase="validate", name="b_block"):
+        def process(self, event: hookline.Event) -> None:
+            if event.kind == "bad":
+                raise hookline.Reject("kind is bad")
+            if event.kind == "noise":
+                raise hookline.Drop()
+            if event.kind == "boom":
+                raise KeyError("lookup failed")
+
+    pipeline = hookline.Pipeline.from_plugins([("team", Ok), ("team", Blocker)])
+    with pytest.raises(hookline.Reject) as rejected:
+        pipeline.process(_event(kind="bad"))
+    assert (rejected.value.reason, rejected.value.stage) == ("kind is bad", "team.b_block")
+    with pytest.raises(hookline.Drop) as dropped:
+        pipeline.process(_event(kind="noise"))
+    assert dropped.value.stage == "team.b_block"
+    with pytest.raises(hookline.StageFailed) as failed:
+        pipeline.process(_event(kind="boom"))
+    assert failed.value.stage == "team.b_block"
+    assert isinstance(failed.value.error, KeyError)
+    assert not issubclass(hookline.Reject, Exception), "retry code must not swallow Reject"
+
+
+def test_assignments_in_stages_are_validated(registry: hookline.Registry) -> None:
+    class Negative(hookline.Stage, phase="enrich"):
+        def process(self, event: hookline.Event) -> None:
+            event.amount = -5
+
+    with pytest.raises(hookline.StageFailed, match="amount: must be ≥ 0"):
+        hookline.Pipeline.from_plugins([Negative]).process(_event())
+
+
+def test_async_and_sync_implementations_mix(registry: hookline.Registry) -> None:
+    class Slow(hookline.Stage, phase="enrich", name="a_async"):
+        async def process(self, event: hookline.Event) -> None:
+            await asyncio.sleep(0)
+            event.tags = [*event.tags, "async"]
+
+    class Fast(hookline.Stage, phase="enrich", name="b_sync"):
+        def process(self, event: hookline.Event) -> None:
+            event.tags = [*event.tags, "sync"]
+
+    pipeline = hookline.Pipeline.from_plugins([Slow, Fast])
+    assert pipeline.process(_event()).tags == ["async", "sync"]
+    pipeline.close()
+
+
+def test_plugins_add_fields_to_the_event_schema(registry: hookline.Registry) -> None:
+    plugin = types.SimpleNamespace()
+
+    @hookimpl
+    def hookline_event_fields() -> dict[str, fields.Field[Any]]:
+        return {"score": fields.Number(minimum=0, maximum=1, optional=True)}
+
+    plugin.hookline_event_fields = hookline_event_fields
+    pipeline = hookline.Pipeline.from_plugins([("ranking", plugin)])
+    assert pipeline.process(_event(score=0.5)).score == 0.5
+    with pytest.raises(hookline.ValidationError, match="score"):
+        pipeline.process(_event(score=3))
+
+
+# -- the compiled plan behaves like pluggy's caller ------------------------------------------
+
+_KINDS = ("record", "return_none", "raise_error", "reject")
+
+
+def _plugin(index: int, kind: str, tryfirst: bool, trylast: bool, trace: list[str]) -> Any:
+    name = f"p{index}"
+
+    @hookimpl(tryfirst=tryfirst, trylast=trylast and not tryfirst)
+    def hookline_validate(event: Any) -> None:
+        trace.append(name)
+        if kind == "raise_error":
+            raise ValueError(name)
+        if kind == "reject":
+            raise hookline.Reject(name)
+
+    return types.SimpleNamespace(hookline_validate=hookline_validate)
+
+
+def _wrapper(index: int, swallow: bool, trace: list[str]) -> Any:
+    name = f"w{index}"
+
+    @hookimpl(wrapper=True)
+    def hookline_validate(event: Any) -> Any:
+        trace.append(f"{name}>")
+        try:
+            return (yield)
+        except ValueError:
+            trace.append(f"{name}!")
+            if swallow:
+                return None
+            raise
+        finally:
+            trace.append(f"<{name}")
+
+    return types.SimpleNamespace(hookline_validate=hookline_validate)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    impls=st.lists(st.tuples(st.sampled_from(_KINDS), st.booleans(), st.booleans()),
+                   max_size=6),
+    wrappers=st.lists(st.booleans(), max_size=2),
+)
+def test_compiled_phase_calls_like_pluggy(
+    impls: list[tuple[str, bool, bool]], wrappers: list[bool]
+) -> None:
+    trace: list[str] = []
+    objects = [(f"p{i}", _plugin(i, *spec, trace)) for i, spec in enumerate(impls)]
+    objects += [(f"w{i}", _wrapper(i, swallow, trace)) for i, swallow in enumerate(wrappers)]
+    with hookline.Registry().activate():
+        pipeline = hookline.Pipeline.from_plugins(objects)
+    event = pipeline.make_event(_event())
+
+    def outcome(call: Any) -> tuple[list[str], str]:
+        trace.clear()
+        try:
+            call()
+        except hookline.StageFailed as exc:  # hookline names the stage; pluggy does not
+            return list(trace), f"{type(exc.error).__name__}:{exc.error}"
+        except (ValueError, hookline.Reject) as exc:
+            return list(trace), f"{type(exc).__name__}:{exc}"
+        return list(trace), "ok"
+
+    ours = outcome(lambda: pipeline._phases[0](event))
+    theirs = outcome(lambda: pipeline.hook.hookline_validate(event=event))
+    assert ours == theirs
