@@ -70,17 +70,34 @@ def cache_path() -> Path:
     return cache_dir() / f"entry-points-{hashlib.sha1(ident).hexdigest()[:16]}.json"
 
 
+def _metadata_names(path: str) -> list[str]:
+    try:
+        with os.scandir(path) as entries:
+            return sorted(e.name for e in entries if e.name.endswith((".dist-info", ".egg-info")))
+    except OSError:
+        return []
+
+
 def _fingerprint() -> list[Any]:
-    """What changes when a distribution is installed or removed on ``sys.path``."""
+    """What changes when a distribution is installed or removed on ``sys.path``.
+
+    For site directories, their modification time (pip adds or removes a ``.dist-info``
+    folder there). The first entry is the script's folder or the working directory, whose
+    time changes with every file a user writes (``hookline.db``…); for it, the names of
+    the metadata folders it holds.
+    """
     stamp: list[Any] = [sys.version, __version__, _CACHE_FORMAT]
-    for entry in sys.path:
+    for index, entry in enumerate(sys.path):
         path = entry or os.getcwd()
+        if index == 0 and "site-packages" not in path:
+            stamp.append([path, _metadata_names(path)])
+            continue
         try:
             st = os.stat(path)
         except OSError:
             stamp.append([path, None])
             continue
-        stamp.append([path, st.st_mtime_ns, st.st_ino, st.st_size])
+        stamp.append([path, st.st_mtime_ns, st.st_ino])
     return stamp
 
 
