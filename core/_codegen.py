@@ -180,7 +180,8 @@ def compile_schema(cls: type[Schema]) -> None:
     else:
         # Every key present, known and valid, nothing converted: the values are data's own,
         # and copying the dict in C is cheaper than rebuilding it from the locals.
-        lines.append(f"    _set_dict(self, '__dict__', data.copy() if not missing else {{{stored}}})")
+        copied = f"data.copy() if not missing else {{{stored}}}"
+        lines.append(f"    _set_dict(self, '__dict__', {copied})")
     lines.append("    return self")
     from_dict = compile_function("from_dict", lines, ns, what=f"from_dict {qualname}")
 
@@ -204,9 +205,9 @@ def compile_schema(cls: type[Schema]) -> None:
     for function, name in ((from_dict, "from_dict"), (init, "__init__")):
         function.__qualname__ = f"{cls.__qualname__}.{name}"
         function.__module__ = cls.__module__
-    cls.__init__ = init  # type: ignore[misc]
+    cls.__init__ = init  # type: ignore[method-assign]
     # A staticmethod with the class bound in its globals: no method object per call.
-    cls.from_dict = staticmethod(from_dict)  # type: ignore[assignment]
+    cls.from_dict = staticmethod(from_dict)  # type: ignore[method-assign]
 
 
 # -- phase call plans ------------------------------------------------------------------------

@@ -94,7 +94,8 @@ class Config:
         plugins = data.get("plugins")
         batch_size = data.get("batch_size", 5000)
         if type(batch_size) is not int or batch_size < 1:
-            raise ConfigError(f"{source}: batch_size must be a positive integer, not {batch_size!r}")
+            raise ConfigError(
+                f"{source}: batch_size must be a positive integer, not {batch_size!r}")
         return cls(
             plugins=None if plugins is None else _names(plugins, f"{source}: plugins"),
             disable_plugins=_names(data.get("disable_plugins", ()), f"{source}: disable_plugins"),
@@ -113,7 +114,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         import tomli as tomllib
     try:
         with open(path, "rb") as handle:
-            return tomllib.load(handle)
+            data: dict[str, Any] = tomllib.load(handle)
+            return data
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from ._version import __version__
 
-__all__ = ["PLUGIN_GROUP", "BACKEND_GROUP", "EntryPointInfo", "cache_path", "installed"]
+__all__ = ["BACKEND_GROUP", "PLUGIN_GROUP", "EntryPointInfo", "cache_path", "installed"]
 
 PLUGIN_GROUP = "hookline.plugins"
 BACKEND_GROUP = "hookline.backends"

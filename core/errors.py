@@ -132,7 +132,7 @@ class StageFailed(Exception):
         super().__init__(f"{stage} raised {type(error).__name__}: {error}")
 
 
-class Reject(BaseException):  # noqa: N818 - a signal, named for what the stage does
+class Reject(BaseException):
     """Raised by a stage to send the event to the dead letters with ``reason``."""
 
     #: The stage that raised it, filled in by the pipeline.
@@ -143,7 +143,7 @@ class Reject(BaseException):  # noqa: N818 - a signal, named for what the stage 
         super().__init__(reason)
 
 
-class Drop(BaseException):  # noqa: N818 - a signal, named for what the stage does
+class Drop(BaseException):
     """Raised by a stage to filter the event out on purpose (counted as dropped, not lost)."""
 
     #: The stage that raised it, filled in by the pipeline.

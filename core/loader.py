@@ -184,7 +184,8 @@ def _check_api(record: PluginRecord, obj: Any) -> None:
     if isinstance(wanted, int) and wanted > API_VERSION:
         advice = f"upgrade hookline (this is {__version__}, plugin API {API_VERSION})"
     else:
-        advice = f"upgrade {record.distribution or record.module} to a release for API {API_VERSION}"
+        plugin = record.distribution or record.module
+        advice = f"upgrade {plugin} to a release for API {API_VERSION}"
     raise PluginError(
         f"plugin {record.label} needs hookline plugin API {wanted!r}, this hookline offers "
         f"{API_VERSION}: {advice}"
@@ -285,7 +286,7 @@ def _cycle(edges: Mapping[str, set[str]], incoming: Mapping[str, int]) -> str:
         following = sorted(t for t in edges[path[-1]] if incoming[t] > 0)
         if not following or following[0] in path:
             if following:
-                path = path[path.index(following[0]):] + [following[0]]
+                path = [*path[path.index(following[0]):], following[0]]
             return " -> ".join(path)
         path.append(following[0])
 
@@ -354,7 +355,7 @@ def _load_one(record: PluginRecord, value: str, config: Config, registry: Regist
         return _units(record, obj, config, registry)
     except KeyboardInterrupt:
         raise
-    except BaseException as exc:  # noqa: BLE001 - isolation: SystemExit at import included
+    except BaseException as exc:
         record.status, record.error = FAILED, _error_text(exc)
         registry.forget(value.partition(":")[0].strip())
         for name in set(sys.modules) - before:  # nothing half-imported stays behind

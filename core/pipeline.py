@@ -164,7 +164,9 @@ class Pipeline:
             self._loop = None
 
 
-def _wrapped(inner: Callable[[Any], Any], wrappers: list[Callable[..., Any]]) -> Callable[[Any], Any]:
+def _wrapped(
+    inner: Callable[[Any], Any], wrappers: list[Callable[..., Any]]
+) -> Callable[[Any], Any]:
     """Run ``inner`` inside pluggy-style ``wrapper=True`` generators, outermost first.
 
     Each wrapper yields once; it receives the phase's result (or has the exception thrown
@@ -181,7 +183,7 @@ def _wrapped(inner: Callable[[Any], Any], wrappers: list[Callable[..., Any]]) ->
                 next(generator)
                 entered.append(generator)
             result = inner(event)
-        except BaseException as exc:  # noqa: BLE001 - handed to the wrappers, then re-raised
+        except BaseException as exc:
             error = exc
         for generator in reversed(entered):
             try:
@@ -192,7 +194,7 @@ def _wrapped(inner: Callable[[Any], Any], wrappers: list[Callable[..., Any]]) ->
                 raise RuntimeError(f"wrapper {generator.gi_code.co_name} yielded twice")
             except StopIteration as stop:
                 result, error = stop.value, None
-            except BaseException as exc:  # noqa: BLE001
+            except BaseException as exc:
                 error = exc
         if error is not None:
             raise error

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .errors import SchemaError
 from .hookspecs import PHASES
-from .schema import Settings
+from . import schema
 
 if TYPE_CHECKING:
     from .schema import Event
@@ -161,7 +161,7 @@ class StageMeta(type):
             raise RegistryError(f"{where}: name={stage_name!r} must be letters, digits, _ or -")
         settings = namespace.get("Settings")
         if settings is not None and not (
-            isinstance(settings, type) and issubclass(settings, Settings)
+            isinstance(settings, type) and issubclass(settings, schema.Settings)
         ):
             raise RegistryError(f"{where}: Settings must subclass hookline.Settings")
         info = StageInfo(
@@ -191,16 +191,14 @@ class Stage(metaclass=StageMeta, abstract=True):
     """
 
     __stage__: ClassVar[StageInfo | None]
-    Settings: ClassVar[type[Settings] | None] = None
+    Settings: ClassVar[type[schema.Settings] | None] = None
 
-    def __init__(self, settings: Mapping[str, Any] | Settings | None = None) -> None:
-        schema = type(self).Settings
-        if schema is None:
-            self.settings: Any = dict(settings or {})
-        elif isinstance(settings, schema):
-            self.settings = settings
-        else:
-            self.settings = schema.from_dict(dict(settings or {}))
+    def __init__(self, settings: Mapping[str, Any] | schema.Settings | None = None) -> None:
+        declared = type(self).Settings
+        if isinstance(settings, schema.Settings):
+            settings = settings.to_dict()
+        values = dict(settings or {})
+        self.settings: Any = values if declared is None else declared.from_dict(values)
 
     def process(self, event: Event) -> Event | None:
         """Handle one event (see the class docstring); the default does nothing."""

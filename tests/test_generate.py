@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from hookline.generate import (
     BASE_TS,
     INVALID_KINDS,
@@ -23,8 +26,6 @@ from hookline.generate import (
     generate_lines,
     write_jsonl,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 KINDS = {"view", "click", "add_to_cart", "purchase", "refund", "signup"}
 FREE_KINDS = {"view", "click", "signup"}

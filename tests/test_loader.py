@@ -44,7 +44,8 @@ def test_failing_plugins_are_recorded_and_the_others_run(
         Config(), registry=registry)
     status = {r.name: (r.status, r.error) for r in plugins.records}
     assert [name for name, (s, _) in status.items() if s == "loaded"] == ["a", "b"]
-    assert "ModuleNotFoundError" in status["imp"][1] and "no_such_module_anywhere" in status["imp"][1]
+    assert "ModuleNotFoundError" in status["imp"][1]
+    assert "no_such_module_anywhere" in status["imp"][1]
     assert "RuntimeError: config server unreachable" in status["rt"][1]
     assert "bad_runtime.py:1)" in status["rt"][1]
     assert "SystemExit(3)" in status["ex"][1]

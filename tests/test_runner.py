@@ -41,7 +41,8 @@ def _rows(db: Path, query: str) -> list[Any]:
 def _snapshot(db: Path) -> dict[str, list[Any]]:
     return {
         "events": _rows(db, "SELECT * FROM events ORDER BY event_id"),
-        "dead": _rows(db, "SELECT payload, reason, stage, line FROM dead_letters ORDER BY line, reason"),
+        "dead": _rows(db, "SELECT payload, reason, stage, line FROM dead_letters "
+                          "ORDER BY line, reason"),
         "by_user": _rows(db, "SELECT * FROM agg_by_user ORDER BY user_id"),
         "by_kind": _rows(db, "SELECT * FROM agg_by_kind ORDER BY kind"),
     }

@@ -29,7 +29,8 @@ class Env:
         self.bin = path / ("Scripts" if os.name == "nt" else "bin")
         self.python = str(self.bin / "python")
         self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("HOOKLINE_", "VIRTUAL_ENV", "PYTHONPATH"))},
+            **{k: v for k, v in os.environ.items()
+               if not k.startswith(("HOOKLINE_", "VIRTUAL_ENV", "PYTHONPATH"))},
             "HOOKLINE_CACHE_DIR": str(path / "hookline-cache"),
             "PATH": f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}",
         }
