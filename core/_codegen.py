@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import FieldError, ValidationError
 from .fields import MISSING, Field
+from .schema import unknown_keys
 
 if TYPE_CHECKING:
     from .schema import Schema
@@ -62,12 +63,6 @@ def _invalid(
     errors = [] if errors is None else errors
     errors.extend(field.problems(value, path))
     return errors
-
-
-def unknown_keys(cls: type[Schema], data: dict[str, Any]) -> list[str]:
-    """The keys of ``data`` that are not fields of ``cls``, in input order."""
-    fields = cls.__fields__
-    return [key for key in data if key not in fields]
 
 
 def _unknown(

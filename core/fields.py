@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from .errors import FieldError, SchemaError, ValidationError
@@ -360,6 +359,8 @@ class Timestamp(Field[int]):
 
 
 def _parse_iso_ms(text: str) -> int | None:
+    from datetime import datetime, timezone  # only schemas with Timestamp(iso=True) need it
+
     if len(text) > 64:
         return None
     try:

@@ -12,12 +12,11 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from . import schema
 from .errors import SchemaError
 from .hookspecs import PHASES
-from . import schema
 
 if TYPE_CHECKING:
     from .schema import Event
@@ -29,18 +28,33 @@ class RegistryError(TypeError):
     """A stage declaration is wrong or clashes with another (raised at class definition)."""
 
 
-@dataclass(frozen=True)
 class StageInfo:
     """What a stage class declared with its class keywords."""
 
-    cls: type[Stage]
-    phase: str
-    name: str
-    flag: str | None = None
-    before: tuple[str, ...] = ()
-    after: tuple[str, ...] = ()
-    tryfirst: bool = False
-    trylast: bool = False
+    __slots__ = ("after", "before", "cls", "flag", "name", "phase", "tryfirst", "trylast")
+
+    def __init__(
+        self,
+        cls: type[Stage],
+        phase: str,
+        name: str,
+        flag: str | None = None,
+        before: tuple[str, ...] = (),
+        after: tuple[str, ...] = (),
+        tryfirst: bool = False,
+        trylast: bool = False,
+    ) -> None:
+        self.cls = cls
+        self.phase = phase
+        self.name = name
+        self.flag = flag
+        self.before = before
+        self.after = after
+        self.tryfirst = tryfirst
+        self.trylast = trylast
+
+    def __repr__(self) -> str:
+        return f"<stage {self.name!r} ({self.phase}) {self.where}>"
 
     @property
     def module(self) -> str:

@@ -9,15 +9,12 @@ descriptor on the class shadows, and reads are the hot path of every stage.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from . import _codegen
 from .errors import FieldError, SchemaError, ValidationError
 from .fields import MISSING, Field, List, Number, String, Timestamp
 from .fields import Mapping as MappingField
-from .limits import parse_json
 
 __all__ = ["DefaultEvent", "Event", "Schema", "Settings", "compose"]
 
@@ -53,7 +50,7 @@ class Schema:
                 fields[name] = value
                 delattr(cls, name)  # reads go to the instance dict; see the module docstring
         cls.__fields__ = fields
-        _codegen.compile_schema(cls)
+        _compile_on_first_use(cls)
 
     if TYPE_CHECKING:  # the real one is generated per class by _codegen
 
@@ -67,6 +64,8 @@ class Schema:
     @classmethod
     def from_json(cls: type[S], text: str | bytes) -> S:
         """Parse one JSON object (with hookline's input limits) and build an instance."""
+        from .limits import parse_json
+
         return cls.from_dict(parse_json(text))
 
     @classmethod
@@ -88,7 +87,7 @@ class Schema:
         if cls.__extra__ != "properties" or "properties" not in cls.__fields__:
             errors.extend(
                 FieldError(key, "is not a field of the schema", data[key])
-                for key in _codegen.unknown_keys(cls, data)
+                for key in unknown_keys(cls, data)
             )
         return errors
 
@@ -106,7 +105,7 @@ class Schema:
         for name, field in cls.__fields__.items():
             value = data[name] if name in data else field.make_default()
             if name == "properties" and cls.__extra__ == "properties":
-                extra = {k: data[k] for k in _codegen.unknown_keys(cls, data)}
+                extra = {k: data[k] for k in unknown_keys(cls, data)}
                 value = {**value, **extra} if extra else value
             field.__set__(self, value)
         return self
@@ -127,6 +126,8 @@ class Schema:
 
     def to_json(self) -> str:
         """The fields as one compact JSON object."""
+        import json
+
         return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
 
     def __eq__(self, other: object) -> bool:
@@ -148,6 +149,39 @@ class Schema:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self).from_dict, (self.to_dict(),))
+
+
+def unknown_keys(cls: type[Schema], data: Mapping[str, Any]) -> list[str]:
+    """The keys of ``data`` that are not fields of ``cls``, in input order."""
+    fields = cls.__fields__
+    return [key for key in data if key not in fields]
+
+
+def _compile_on_first_use(cls: type[Schema]) -> None:
+    """Install stand-ins that compile the class's ``__init__``/``from_dict`` when first called.
+
+    Importing does nothing: a module declaring schemas (a plugin's, hookline's own) pays
+    for code generation only if it builds an instance.
+    """
+
+    def compile_now() -> None:
+        if getattr(vars(cls).get("from_dict"), "__func__", None) is stand_in_from_dict:
+            from . import _codegen
+
+            _codegen.compile_schema(cls)
+
+    def stand_in_from_dict(data: Any) -> Any:
+        compile_now()
+        return cls.from_dict(data)
+
+    def stand_in_init(self: Any, **values: Any) -> None:
+        compile_now()
+        cls.__init__(self, **values)
+
+    stand_in_init.__qualname__ = f"{cls.__qualname__}.__init__"
+    stand_in_from_dict.__qualname__ = f"{cls.__qualname__}.from_dict"
+    cls.__init__ = stand_in_init  # type: ignore[method-assign]
+    cls.from_dict = staticmethod(stand_in_from_dict)  # type: ignore[method-assign,assignment]
 
 
 def _plain(value: Any) -> Any:
