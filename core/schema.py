@@ -181,7 +181,7 @@ def _compile_on_first_use(cls: type[Schema]) -> None:
     stand_in_init.__qualname__ = f"{cls.__qualname__}.__init__"
     stand_in_from_dict.__qualname__ = f"{cls.__qualname__}.from_dict"
     cls.__init__ = stand_in_init  # type: ignore[method-assign]
-    cls.from_dict = staticmethod(stand_in_from_dict)  # type: ignore[method-assign,assignment]
+    cls.from_dict = staticmethod(stand_in_from_dict)  # type: ignore[method-assign]
 
 
 def _plain(value: Any) -> Any:
