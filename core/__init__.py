@@ -17,6 +17,7 @@ from .registry import Registry, Stage
 from .schema import DefaultEvent, Event, Settings
 
 if TYPE_CHECKING:
+    from . import flags
     from .pipeline import Pipeline
     from .report import Report
 
@@ -36,6 +37,7 @@ __all__ = [
     "ValidationError",
     "__version__",
     "fields",
+    "flags",
     "hookimpl",
     "hookspec",
     "run",
@@ -49,14 +51,16 @@ def run(inputs: Any, **options: Any) -> Report:
     return _run(inputs, **options)
 
 
+_LAZY = {"Pipeline": "pipeline", "Report": "report"}
+_LAZY_MODULES = ("behaviors", "contracts", "flags")
+
+
 def __getattr__(name: str) -> Any:
     # The runner's modules (sqlite3, the sinks) load on first use, keeping `import hookline` cheap.
-    if name == "Pipeline":
-        from .pipeline import Pipeline
+    import importlib
 
-        return Pipeline
-    if name == "Report":
-        from .report import Report
-
-        return Report
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'hookline' has no attribute {name!r}")

@@ -26,6 +26,7 @@ DEMO_EVENTS = 100_000
 def _cmd_run(args: argparse.Namespace) -> int:
     from .config import load_config
     from .errors import PluginError
+    from .flags import FlagError
     from .generate import write_jsonl
     from .pipeline import Pipeline
     from .runner import run
@@ -33,6 +34,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.strict:
         config = config.with_(strict=True)
+    if args.flag:
+        config = config.with_(cli_flags=_flag_assignments(args.flag))
     if args.batch_size:
         config = config.with_(batch_size=args.batch_size)
     inputs = list(args.inputs)
@@ -47,7 +50,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 2
     try:
         pipeline = Pipeline.from_entry_points(config)
-    except PluginError as exc:
+    except (PluginError, FlagError) as exc:
         print(f"hookline run: {exc}", file=sys.stderr)
         return 1
     stop = threading.Event()
@@ -101,6 +104,43 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def _flag_assignments(items: Sequence[str]) -> dict[str, str]:
+    assignments = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        assignments[name.strip()] = value.strip() if sep else "on"
+    return assignments
+
+
+def _cmd_flags(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .flags import FlagError
+    from .pipeline import Pipeline
+
+    config = load_config(args.config)
+    if args.flag:
+        config = config.with_(cli_flags=_flag_assignments(args.flag))
+    try:
+        rows = Pipeline.from_entry_points(config).flags.describe()
+    except FlagError as exc:
+        print(f"hookline flags: {exc}", file=sys.stderr)
+        return 1
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no flags declared by the installed plugins")
+    for row in rows:
+        value = row["value"]
+        shown = f"{value:.0%} of {row['key']}" if isinstance(value, float) else (
+            "on" if value else "off")
+        print(f"{row['name']:<28} {shown:<18} from {row['source']:<8} owner "
+              f"{row['owner'] or '-'}  default {row['default']}")
+        if row["description"]:
+            print(f"    {row['description']}")
+    return 0
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     from .generate import write_jsonl
 
@@ -147,8 +187,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="events per committed batch (default 5000)")
     run.add_argument("--strict", action="store_true",
                      help="fail when any plugin fails to load (also HOOKLINE_STRICT=1)")
+    run.add_argument("--flag", action="append", metavar="NAME[=on|off|0.25]",
+                     help="set a feature flag for this run (repeatable)")
     run.add_argument("--format", choices=("text", "json"), default="text")
     run.set_defaults(handler=_cmd_run)
+
+    flags = commands.add_parser("flags", help="list declared feature flags and their values")
+    flags.add_argument("--flag", action="append", metavar="NAME[=on|off|0.25]")
+    flags.add_argument("--format", choices=("text", "json"), default="text")
+    flags.set_defaults(handler=_cmd_flags)
 
     plugins = commands.add_parser("plugins", help="list installed plugins and their stages")
     plugins.add_argument("--format", choices=("text", "json"), default="text")

@@ -11,6 +11,7 @@ key                    environment                         meaning
 ``strict``             ``HOOKLINE_STRICT=1``               any plugin failure fails the run
 ``batch_size``                                             events per committed batch
 ``[settings.NAME]``                                        settings of plugin NAME's stages
+``[flags]``            ``HOOKLINE_FLAGS="a=on,b=0.25"``    feature flag values (see flags)
 =====================  ==================================  ===============================
 """
 
@@ -52,6 +53,9 @@ class Config:
     strict: bool = False
     batch_size: int = 5000
     plugin_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: ``[flags]`` of the config file, and ``--flag`` of the command line.
+    flags: Mapping[str, Any] = field(default_factory=dict)
+    cli_flags: Mapping[str, Any] = field(default_factory=dict)
     source: str = "defaults"
 
     def with_(self, **changes: Any) -> Config:
@@ -76,13 +80,15 @@ class Config:
             "strict": self.strict,
             "batch_size": self.batch_size,
             "plugin_settings": {k: dict(v) for k, v in self.plugin_settings.items()},
+            "flags": dict(self.flags),
+            "cli_flags": dict(self.cli_flags),
             "source": self.source,
         }
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, source: str = "mapping") -> Config:
         known = {"plugins", "disable_plugins", "disable_plugin_autoload", "strict", "batch_size",
-                 "settings"}
+                 "settings", "flags"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"{source}: unknown setting(s) {', '.join(unknown)}")
@@ -103,6 +109,7 @@ class Config:
             strict=bool(data.get("strict", False)),
             batch_size=batch_size,
             plugin_settings=settings,
+            flags=dict(data.get("flags", {})),
             source=source,
         )
 

@@ -19,6 +19,7 @@ from .config import Config, load_config
 from .discovery import installed
 from .errors import Drop, PluginError, Reject, StageFailed
 from .fields import Field
+from .flags import Flags, default_flags, from_environment
 from .loader import PluginSet, load_entry_points, load_objects
 from .registry import Registry
 from .schema import DefaultEvent, Event, compose
@@ -49,11 +50,13 @@ class Pipeline:
     """The event class and the phase call plans of one plugin set."""
 
     def __init__(self, plugins: PluginSet, config: Config | None = None, *,
-                 base: type[Event] = DefaultEvent) -> None:
+                 base: type[Event] = DefaultEvent, flags: Flags | None = None) -> None:
         self.plugins = plugins
         self.config = config or Config()
         self.base = base
+        self.flags = flags if flags is not None else default_flags
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._declare_flags()
         self.event_class = compose(base, self._field_contributions())
         self.from_dict = self.event_class.from_dict
         self.rebuild()
@@ -82,6 +85,16 @@ class Pipeline:
         if failed:
             raise PluginError("; ".join(f"{r.label}: {r.error}" for r in failed))
         return cls(plugins, config, base=base)
+
+    def _declare_flags(self) -> None:
+        """Declare the plugins' flags, then apply config, environment and CLI values."""
+        self.flags.clear("cli", "env", "config")
+        for impl in self.plugins.impls("hookline_flags"):
+            for declaration in impl.function() or ():
+                self.flags.define(**{"owner": impl.plugin_name, **declaration})
+        self.flags.set_many("config", self.config.flags)
+        from_environment(self.flags)
+        self.flags.set_many("cli", self.config.cli_flags)
 
     def _field_contributions(self) -> dict[str, Mapping[str, Field[Any]]]:
         contributions: dict[str, Mapping[str, Field[Any]]] = {}
@@ -117,9 +130,7 @@ class Pipeline:
             adapter_info = getattr(impl.plugin, "info", None)
             gate = None
             if adapter_info is not None and adapter_info.flag:
-                from . import flags  # flags are only imported by pipelines that gate stages
-
-                gate = flags.gate(adapter_info.flag)
+                gate = self.flags.gate(adapter_info.flag)
             steps.append(_codegen.PlanStep(
                 impl.plugin_name, impl.function,
                 is_async=inspect.iscoroutinefunction(impl.function), gate=gate,

@@ -1,0 +1,277 @@
+"""Feature flags: declared by plugins, scoped by context managers, rolled out by a stable hash.
+
+A flag's value comes from the first of these that sets it:
+
+1. the innermost ``with flags.enabled(name)`` / ``flags.disabled(name)`` (per thread and per
+   asyncio task: the scope lives in a :mod:`contextvars` variable);
+2. the command line, ``hookline run --flag name=on|off|0.25``;
+3. the environment, ``HOOKLINE_FLAGS="name=on,other=0.1"``;
+4. the configuration file, ``[flags]`` table;
+5. the declaration's default (``flags.define(name, default, rollout)``).
+
+A value is on, off, or a rollout share: given an event, the flag is on for that share of the
+values of its key field (``user_id`` by default), decided by a stable hash of the flag name and
+the key (BLAKE2b, not Python's salted ``hash``), so a user sees the same variant in every run,
+process and machine.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import difflib
+import functools
+import hashlib
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+__all__ = [
+    "FlagError",
+    "Flags",
+    "define",
+    "disabled",
+    "enabled",
+    "gate",
+    "is_enabled",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Precedence of the sources, most important first (the context manager is above them all).
+SOURCES = ("cli", "env", "config", "default")
+
+
+class FlagError(ValueError):
+    """An unknown flag name, or a value that is not on/off/a share between 0 and 1."""
+
+
+def parse_value(text: Any, *, where: str) -> bool | float:
+    """``on``/``off``/``true``/``false``/``1``/``0``/``0.25`` → True, False or a share."""
+    if isinstance(text, bool):
+        return text
+    if isinstance(text, (int, float)) and 0 <= text <= 1:
+        return float(text) if 0 < text < 1 else bool(text)
+    word = str(text).strip().lower()
+    if word in ("on", "true", "yes", "enabled"):
+        return True
+    if word in ("off", "false", "no", "disabled"):
+        return False
+    try:
+        share = float(word)
+    except ValueError:
+        share = -1.0
+    if not 0 <= share <= 1:
+        raise FlagError(f"{where}: {text!r} is not on, off or a share between 0 and 1")
+    return share if 0 < share < 1 else bool(share)
+
+
+def bucket(flag: str, key: Any) -> float:
+    """Where ``key`` falls in [0, 1) for ``flag``: stable across runs, processes, machines."""
+    digest = hashlib.blake2b(f"{flag}\0{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+_NO_SCOPE: Mapping[str, bool] = MappingProxyType({})
+
+
+class Flag:
+    """A declared flag."""
+
+    __slots__ = ("default", "description", "key", "name", "owner")
+
+    def __init__(self, name: str, default: bool | float, key: str, description: str,
+                 owner: str) -> None:
+        self.name = name
+        self.default = default
+        self.key = key
+        self.description = description
+        self.owner = owner
+
+
+class Flags:
+    """A set of declared flags and the values set for them. An object, so tests own theirs."""
+
+    def __init__(self) -> None:
+        self.declared: dict[str, Flag] = {}
+        self.values: dict[str, dict[str, bool | float]] = {source: {} for source in SOURCES}
+        self._scope: contextvars.ContextVar[Mapping[str, bool]] = contextvars.ContextVar(
+            f"hookline_flags_{id(self)}", default=_NO_SCOPE)
+        self.evaluations: dict[str, list[int]] = {}
+
+    # -- declaring and setting ----------------------------------------------------------------
+    def define(self, name: str, default: bool = False, rollout: float | None = None,
+               key: str = "user_id", description: str = "", owner: str = "") -> Flag:
+        """Declare a flag; ``rollout`` (a share) replaces ``default`` when given."""
+        value = parse_value(rollout if rollout is not None else default,
+                            where=f"flag {name!r} default")
+        existing = self.declared.get(name)
+        if existing is not None and (existing.default, existing.key) != (value, key):
+            raise FlagError(f"flag {name!r} is declared twice differently: by "
+                            f"{existing.owner or '?'} and by {owner or '?'}")
+        flag = Flag(name, value, key, description, owner)
+        self.declared[name] = flag
+        self.values["default"][name] = value
+        return flag
+
+    def check(self, name: str, *, where: str) -> Flag:
+        """The declared flag ``name``, or a FlagError that suggests the closest declared name."""
+        flag = self.declared.get(name)
+        if flag is None:
+            close = difflib.get_close_matches(name, self.declared, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            known = ", ".join(sorted(self.declared)) or "none declared"
+            raise FlagError(f"{where}: unknown flag {name!r}{hint} (declared: {known})")
+        return flag
+
+    def clear(self, *sources: str) -> None:
+        """Forget the values set from ``sources`` (a new pipeline applies its own)."""
+        for source in sources:
+            self.values[source].clear()
+
+    def set(self, source: str, name: str, value: Any) -> None:
+        """Set ``name`` from ``source`` (``cli``, ``env`` or ``config``)."""
+        self.check(name, where=source)
+        self.values[source][name] = parse_value(value, where=f"{source} flag {name!r}")
+
+    def set_many(self, source: str, assignments: Mapping[str, Any] | str) -> None:
+        """Set several flags: a mapping, or text ``"a=on,b=0.25"`` (as in HOOKLINE_FLAGS)."""
+        if isinstance(assignments, str):
+            pairs = {}
+            for part in filter(None, (p.strip() for p in assignments.split(","))):
+                name, sep, value = part.partition("=")
+                pairs[name.strip()] = value if sep else "on"
+            assignments = pairs
+        for name, value in assignments.items():
+            self.set(source, name, value)
+
+    # -- evaluating ---------------------------------------------------------------------------
+    def value(self, name: str) -> tuple[bool | float, str]:
+        """The current value of ``name`` and where it comes from."""
+        scoped = self._scope.get()
+        if name in scoped:
+            return scoped[name], "context"
+        for source in SOURCES:
+            if name in self.values[source]:
+                return self.values[source][name], source
+        self.check(name, where="is_enabled")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def is_enabled(self, name: str, event: Any = None) -> bool:
+        """Whether ``name`` is on (for ``event``, when the value is a rollout share)."""
+        value, _ = self.value(name)
+        if value is True or value is False:
+            on = value
+        elif event is None:
+            on = False  # a share applies to events; with none to key on, the flag is off
+        else:
+            key_field = self.declared[name].key
+            key = event[key_field] if isinstance(event, Mapping) else getattr(event, key_field)
+            on = bucket(name, key) < value
+        counts = self.evaluations.setdefault(name, [0, 0])
+        counts[on] += 1
+        return on
+
+    def gate(self, name: str) -> Callable[[Any], bool]:
+        """A predicate for a gated stage: ``gate(name)(event)`` is ``is_enabled(name, event)``."""
+        self.check(name, where="stage flag=")
+        return functools.partial(self.is_enabled, name)
+
+    # -- scoping ------------------------------------------------------------------------------
+    @contextmanager
+    def _scoped(self, name: str, on: bool) -> Iterator[None]:
+        self.check(name, where="flags.enabled" if on else "flags.disabled")
+        token = self._scope.set({**self._scope.get(), name: on})
+        try:
+            yield
+        finally:
+            self._scope.reset(token)
+
+    def enabled(self, name: str) -> _Scope:
+        """``with flags.enabled(name):`` (or as a decorator): on inside, restored after."""
+        return _Scope(self, name, True)
+
+    def disabled(self, name: str) -> _Scope:
+        """``with flags.disabled(name):`` (or as a decorator): off inside, restored after."""
+        return _Scope(self, name, False)
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Every declared flag with its owner, default, current value and its source."""
+        rows = []
+        for name in sorted(self.declared):
+            flag = self.declared[name]
+            value, source = self.value(name)
+            off, on = self.evaluations.get(name, [0, 0])
+            rows.append({"name": name, "owner": flag.owner, "default": flag.default,
+                         "key": flag.key, "value": value, "source": source,
+                         "description": flag.description, "evaluations": off + on, "on": on})
+        return rows
+
+
+class _Scope:
+    """A flag scope usable as a context manager or a decorator (sync and async)."""
+
+    def __init__(self, flags: Flags, name: str, on: bool) -> None:
+        self.flags, self.name, self.on = flags, name, on
+        self._local = threading.local()  # one scope object may be entered in many threads
+
+    def __enter__(self) -> None:
+        manager = self.flags._scoped(self.name, self.on)
+        manager.__enter__()
+        self._local.__dict__.setdefault("active", []).append(manager)
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._local.active.pop().__exit__(*exc_info)
+
+    def __call__(self, function: F) -> F:
+        import inspect
+
+        if inspect.iscoroutinefunction(function):
+            @functools.wraps(function)
+            async def run_async(*args: Any, **kwargs: Any) -> Any:
+                with self.flags._scoped(self.name, self.on):
+                    return await function(*args, **kwargs)
+
+            return run_async  # type: ignore[return-value]
+
+        @functools.wraps(function)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with self.flags._scoped(self.name, self.on):
+                return function(*args, **kwargs)
+
+        return run  # type: ignore[return-value]
+
+
+#: The flags of this process, used by the module-level functions and by pipelines.
+default_flags = Flags()
+
+
+def define(name: str, default: bool = False, rollout: float | None = None,
+           key: str = "user_id", description: str = "") -> Flag:
+    """Declare a flag in the process's flag set (plugins use the ``hookline_flags`` hook)."""
+    return default_flags.define(name, default, rollout, key, description)
+
+
+def is_enabled(name: str, event: Any = None) -> bool:
+    return default_flags.is_enabled(name, event)
+
+
+def enabled(name: str) -> _Scope:
+    return default_flags.enabled(name)
+
+
+def disabled(name: str) -> _Scope:
+    return default_flags.disabled(name)
+
+
+def gate(name: str) -> Callable[[Any], bool]:
+    return default_flags.gate(name)
+
+
+def from_environment(flags: Flags, environ: Mapping[str, str] | None = None) -> None:
+    """Apply ``HOOKLINE_FLAGS`` to ``flags``."""
+    text = (os.environ if environ is None else environ).get("HOOKLINE_FLAGS", "")
+    if text.strip():
+        flags.set_many("env", text)

@@ -1,0 +1,133 @@
+"""Feature flags: scoped values, stable rollouts, precedence, gated stages."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+
+import hookline
+from hookline import hookimpl
+from hookline.config import Config
+from hookline.flags import FlagError, Flags, bucket
+from hookline.loader import load_objects
+
+
+@pytest.fixture
+def flags() -> Flags:
+    own = Flags()
+    own.define("ranking.experimental", default=False, owner="ranking")
+    own.define("ranking.rollout", rollout=0.25, owner="ranking")
+    return own
+
+
+def test_context_managers_nest_and_restore_even_on_error(flags: Flags) -> None:
+    name = "ranking.experimental"
+    assert not flags.is_enabled(name)
+    with flags.enabled(name):
+        assert flags.is_enabled(name)
+        with flags.disabled(name):
+            assert not flags.is_enabled(name)
+        assert flags.is_enabled(name)
+        with pytest.raises(RuntimeError), flags.disabled(name):
+            raise RuntimeError("inside")
+        assert flags.is_enabled(name)
+    assert not flags.is_enabled(name)
+
+    @flags.enabled(name)
+    def decorated() -> bool:
+        return flags.is_enabled(name)
+
+    assert decorated() and not flags.is_enabled(name)
+
+
+def test_threads_and_tasks_do_not_see_each_other(flags: Flags) -> None:
+    name = "ranking.experimental"
+    seen: dict[str, list[bool]] = {}
+    barrier = threading.Barrier(2)
+
+    def worker(label: str, on: bool) -> None:
+        scope = flags.enabled(name) if on else flags.disabled(name)
+        with scope:
+            barrier.wait()
+            seen[label] = [flags.is_enabled(name)]
+            barrier.wait()
+        seen[label].append(flags.is_enabled(name))
+
+    threads = [threading.Thread(target=worker, args=(label, on))
+               for label, on in (("a", True), ("b", False))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == {"a": [True, False], "b": [False, False]}
+
+    async def task(on: bool, gate: asyncio.Event, other: asyncio.Event) -> bool:
+        with flags.enabled(name) if on else flags.disabled(name):
+            gate.set()
+            await other.wait()
+            return flags.is_enabled(name)
+
+    async def main() -> list[bool]:
+        first, second = asyncio.Event(), asyncio.Event()
+        return list(await asyncio.gather(task(True, first, second), task(False, second, first)))
+
+    assert asyncio.run(main()) == [True, False]
+
+
+def test_rollout_is_stable_and_close_to_its_share(flags: Flags) -> None:
+    users = [f"u{i:05d}" for i in range(10_000)]
+    chosen = {u for u in users if flags.is_enabled("ranking.rollout", {"user_id": u})}
+    assert 0.24 <= len(chosen) / len(users) <= 0.26
+    again = {u for u in users if Flags().define("ranking.rollout", rollout=0.25) and
+             bucket("ranking.rollout", u) < 0.25}
+    assert chosen == again
+    assert bucket("ranking.rollout", "u00001") == bucket("ranking.rollout", "u00001")
+
+
+def test_precedence_and_unknown_names(flags: Flags) -> None:
+    name = "ranking.experimental"
+    flags.set("config", name, "on")
+    assert flags.value(name) == (True, "config")
+    flags.set("env", name, "off")
+    assert flags.value(name) == (False, "env")
+    flags.set("cli", name, "0.5")
+    assert flags.value(name) == (0.5, "cli")
+    with flags.enabled(name):
+        assert flags.value(name) == (True, "context")
+    with pytest.raises(FlagError, match="did you mean 'ranking.experimental'"):
+        flags.set("cli", "rankng.experimental", "on")
+    with pytest.raises(FlagError, match="not on, off or a share"):
+        flags.set("cli", name, "maybe")
+
+
+def test_a_gated_stage_runs_only_where_its_flag_is_on(registry: hookline.Registry) -> None:
+    flags = Flags()
+
+    class Declare:
+        @hookimpl
+        def hookline_flags(self) -> list[dict[str, Any]]:
+            return [{"name": "ranking.experimental", "rollout": 0.5}]
+
+    class Experimental(hookline.Stage, phase="score", flag="ranking.experimental"):
+        def process(self, event: hookline.Event) -> None:
+            event.tags = [*event.tags, "experimental"]
+
+    def build(**config: Any) -> hookline.Pipeline:
+        return hookline.Pipeline(
+            load_objects([("ranking", Declare()), ("ranking", Experimental)],
+                                         Config(**config)), Config(**config), flags=flags)
+
+    pipeline = build()
+    tagged = [pipeline.process({"event_id": str(i), "user_id": f"u{i}", "kind": "view",
+                                "ts": 1}).tags for i in range(2000)]
+    assert 0.45 < sum(bool(t) for t in tagged) / 2000 < 0.55
+    off = build(cli_flags={"ranking.experimental": "off"})
+    assert off.process({"event_id": "x", "user_id": "u1", "kind": "view", "ts": 1}).tags == []
+    with flags.enabled("ranking.experimental"):
+        assert off.process({"event_id": "y", "user_id": "u1", "kind": "view",
+                            "ts": 1}).tags == ["experimental"]
+    with pytest.raises(FlagError, match="did you mean"):
+        build(cli_flags={"rankng.experimental": "on"})
