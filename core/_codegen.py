@@ -209,9 +209,13 @@ def compile_schema(cls: type[Schema]) -> None:
 
 
 class PlanStep:
-    """One implementation in a phase's call plan."""
+    """One implementation in a phase's call plan.
 
-    __slots__ = ("function", "gate", "is_async", "name", "where")
+    ``skip_errors``: an exception it raises is passed to ``on_skip`` and the phase goes on
+    without it (the ``skip-plugin`` policy) instead of propagating.
+    """
+
+    __slots__ = ("function", "gate", "is_async", "name", "skip_errors", "where")
 
     def __init__(
         self,
@@ -220,13 +224,36 @@ class PlanStep:
         *,
         is_async: bool = False,
         gate: Callable[[Any], bool] | None = None,
+        skip_errors: bool = False,
         where: str = "",
     ) -> None:
         self.name = name
         self.function = function
         self.is_async = is_async
         self.gate = gate
+        self.skip_errors = skip_errors
         self.where = where
+
+
+def _step_lines(index: int, step: PlanStep, probe: bool) -> list[str]:
+    """The statements of one step, indented for the body of the phase's ``try``."""
+    call = f"_call_{index}(event)"
+    if step.is_async:
+        call = f"_await({call})"
+    body = [f"r = {call}"]
+    if probe:
+        body = ["t = _clock()", *body, f"_probe({index}, _clock() - t)"]
+    if step.skip_errors:
+        body = ["try:", *(f"    {line}" for line in body), "except _signals:", "    raise",
+                "except Exception as exc:", f"    _on_skip(_names[{index}], exc, event)",
+                "    r = None"]
+    body += ["if r is not None:", f"    event = _returned({step.name!r}, r)"]
+    if step.gate is not None:
+        body = [f"if _gate_{index}(event):", *(f"    {line}" for line in body)]
+    lines = [f"        # {index}: {step.name}  {step.where}".rstrip()]
+    if index:
+        lines.append(f"        at = {index}")
+    return lines + [f"        {line}" for line in body]
 
 
 def compile_phase(
@@ -237,6 +264,9 @@ def compile_phase(
     blame: Callable[[Exception, str], None],
     returned: Callable[[str, Any], Any],
     run_async: Callable[[Any], Any],
+    on_skip: Callable[[str, Exception, Any], None] | None = None,
+    probe: Callable[[int, int], None] | None = None,
+    clock: Callable[[], int] | None = None,
 ) -> Callable[[Any], Any]:
     """A flat function calling each step in order, as pluggy's caller would.
 
@@ -244,37 +274,33 @@ def compile_phase(
     ``signals`` (Reject, Drop) get the step's name in ``.stage``; any other Exception is
     passed to ``blame(exc, step_name)`` (which notes the culprit on it). Both propagate
     unchanged, so wrappers see exactly what pluggy's caller would show them.
+    With ``probe``, each call is timed: ``probe(step_index, clock() - start)``.
     """
     ns: dict[str, Any] = {
         "_signals": signals,
         "_blame": blame,
         "_returned": returned,
         "_await": run_async,
+        "_on_skip": on_skip,
+        "_probe": probe,
+        "_clock": clock,
         "_names": [step.name for step in steps],
     }
+    variant = " (probed)" if probe else ""
     lines = [
         "def run_phase(event):",
-        f'    """Phase {phase!r}: {len(steps)} implementation(s), in call order (generated)."""',
+        f'    """Phase {phase!r}{variant}: {len(steps)} implementation(s), in call order '
+        '(generated)."""',
     ]
     if not steps:
         lines.append("    return event")
-        return compile_function("run_phase", lines, ns, what=f"phase {phase}")
+        return compile_function("run_phase", lines, ns, what=f"phase {phase}{variant}")
     lines += ["    at = 0", "    try:"]
     for index, step in enumerate(steps):
         ns[f"_call_{index}"] = step.function
-        call = f"_call_{index}(event)"
-        if step.is_async:
-            call = f"_await({call})"
-        body = [f"r = {call}", "if r is not None:", f"    event = _returned({step.name!r}, r)"]
-        lines.append(f"        # {index}: {step.name}  {step.where}".rstrip())
-        if index:
-            lines.append(f"        at = {index}")
         if step.gate is not None:
             ns[f"_gate_{index}"] = step.gate
-            lines.append(f"        if _gate_{index}(event):")
-            lines += [f"            {line}" for line in body]
-        else:
-            lines += [f"        {line}" for line in body]
+        lines += _step_lines(index, step, probe is not None)
     lines += [
         "    except _signals as signal:",
         "        if signal.stage is None:",
@@ -285,4 +311,4 @@ def compile_phase(
         "        raise",
         "    return event",
     ]
-    return compile_function("run_phase", lines, ns, what=f"phase {phase}")
+    return compile_function("run_phase", lines, ns, what=f"phase {phase}{variant}")

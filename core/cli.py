@@ -1,7 +1,8 @@
 """The ``hookline`` command line.
 
-Exit codes: 0 success; 1 a command found problems (``--strict`` plugin failures, bad
-input arguments); 2 usage errors (argparse).
+Exit codes: 0 success; 1 a command found problems (``--strict`` plugin failures, unknown
+flags, missing inputs); 2 usage errors; 3 ``run`` dead-lettered more than
+``--max-dead-letter-ratio``; 4 ``run`` stopped by a stage whose error policy is fail-run.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .flags import FlagError
     from .generate import write_jsonl
     from .pipeline import Pipeline
-    from .runner import run
+    from .runner import RunAborted, run
 
     config = load_config(args.config)
     if args.strict:
@@ -38,6 +39,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         config = config.with_(cli_flags=_flag_assignments(args.flag))
     if args.batch_size:
         config = config.with_(batch_size=args.batch_size)
+    if args.max_dead_letter_ratio is not None:
+        config = config.with_(max_dead_letter_ratio=args.max_dead_letter_ratio)
+    if args.profile:
+        config = config.with_(sample_every=1)
     inputs = list(args.inputs)
     if args.demo:
         demo = os.path.join(tempfile.mkdtemp(prefix="hookline-demo-"), "demo.jsonl")
@@ -67,11 +72,25 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         print(f"hookline run: {exc}", file=sys.stderr)
         return 1
+    except RunAborted as exc:
+        print(f"hookline run: {exc}", file=sys.stderr)
+        return 4
     if args.format == "json":
         print(json.dumps(report.as_dict(), indent=2))
     else:
         print(report.format())
         print(f"  database: {args.db}")
+    if args.metrics_file:
+        with open(args.metrics_file, "w", encoding="utf-8") as handle:
+            handle.write(pipeline.stats.prometheus())
+    if args.profile:
+        with open(args.profile, "w", encoding="utf-8") as handle:
+            json.dump(report.stage_stats, handle, indent=2)
+    limit = config.max_dead_letter_ratio
+    if limit is not None and report.dead_letter_ratio > limit:
+        print(f"hookline run: {report.dead_letter_ratio:.2%} of the events were dead-lettered, "
+              f"over the limit of {limit:.2%}", file=sys.stderr)
+        return 3
     return 0
 
 
@@ -189,6 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="fail when any plugin fails to load (also HOOKLINE_STRICT=1)")
     run.add_argument("--flag", action="append", metavar="NAME[=on|off|0.25]",
                      help="set a feature flag for this run (repeatable)")
+    run.add_argument("--max-dead-letter-ratio", type=_rate, metavar="R",
+                     help="exit with status 3 when more than this share is dead-lettered")
+    run.add_argument("--metrics-file", metavar="PATH",
+                     help="write per-stage metrics in the Prometheus text format")
+    run.add_argument("--profile", metavar="PATH",
+                     help="time every stage call (not one in 16) and write the profile as JSON")
     run.add_argument("--format", choices=("text", "json"), default="text")
     run.set_defaults(handler=_cmd_run)
 

@@ -56,6 +56,14 @@ class Config:
     #: ``[flags]`` of the config file, and ``--flag`` of the command line.
     flags: Mapping[str, Any] = field(default_factory=dict)
     cli_flags: Mapping[str, Any] = field(default_factory=dict)
+    #: Error policy per plugin or stage name: dead-letter (default), skip-plugin, fail-run.
+    error_policy: Mapping[str, str] = field(default_factory=dict)
+    #: Quarantine a stage after this many failures in a row (0: never).
+    quarantine_after: int = 100
+    #: A run whose dead-letter share exceeds this exits with status 3 (None: no limit).
+    max_dead_letter_ratio: float | None = None
+    #: One event in this many is timed per stage (1: every event, as ``--profile``).
+    sample_every: int = 16
     source: str = "defaults"
 
     def with_(self, **changes: Any) -> Config:
@@ -82,13 +90,18 @@ class Config:
             "plugin_settings": {k: dict(v) for k, v in self.plugin_settings.items()},
             "flags": dict(self.flags),
             "cli_flags": dict(self.cli_flags),
+            "error_policy": dict(self.error_policy),
+            "quarantine_after": self.quarantine_after,
+            "max_dead_letter_ratio": self.max_dead_letter_ratio,
+            "sample_every": self.sample_every,
             "source": self.source,
         }
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, source: str = "mapping") -> Config:
         known = {"plugins", "disable_plugins", "disable_plugin_autoload", "strict", "batch_size",
-                 "settings", "flags"}
+                 "settings", "flags", "error_policy", "quarantine_after",
+                 "max_dead_letter_ratio", "sample_every"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"{source}: unknown setting(s) {', '.join(unknown)}")
@@ -110,8 +123,38 @@ class Config:
             batch_size=batch_size,
             plugin_settings=settings,
             flags=dict(data.get("flags", {})),
+            error_policy=_policies(data.get("error_policy", {}), source),
+            quarantine_after=_count(data.get("quarantine_after", 100), "quarantine_after", source),
+            max_dead_letter_ratio=_ratio(data.get("max_dead_letter_ratio"), source),
+            sample_every=max(1, _count(data.get("sample_every", 16), "sample_every", source)),
             source=source,
         )
+
+
+def _policies(value: Any, source: str) -> dict[str, str]:
+    allowed = ("dead-letter", "skip-plugin", "fail-run")
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{source}: error_policy must be a table of name = policy")
+    for name, policy in value.items():
+        if policy not in allowed:
+            raise ConfigError(f"{source}: error_policy.{name} = {policy!r}; use one of "
+                              f"{', '.join(allowed)}")
+    return dict(value)
+
+
+def _count(value: Any, key: str, source: str) -> int:
+    if type(value) is not int or value < 0:
+        raise ConfigError(f"{source}: {key} must be a whole number ≥ 0, not {value!r}")
+    return value
+
+
+def _ratio(value: Any, source: str) -> float | None:
+    if value is None:
+        return None
+    if type(value) not in (int, float) or not 0 <= value <= 1:
+        raise ConfigError(f"{source}: max_dead_letter_ratio must be between 0 and 1, "
+                          f"not {value!r}")
+    return float(value)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

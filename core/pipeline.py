@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -23,10 +24,15 @@ from .flags import Flags, default_flags, from_environment
 from .loader import PluginSet, load_entry_points, load_objects
 from .registry import Registry
 from .schema import DefaultEvent, Event, compose
+from .stats import Stats
 
 __all__ = ["Pipeline", "read_only"]
 
 _SIGNALS = (Reject, Drop)
+
+#: Error policies: what happens when a stage raises.
+DEAD_LETTER, SKIP_PLUGIN, FAIL_RUN = "dead-letter", "skip-plugin", "fail-run"
+POLICIES = (DEAD_LETTER, SKIP_PLUGIN, FAIL_RUN)
 _CULPRIT = "__hookline_stage__"
 
 
@@ -55,6 +61,7 @@ class Pipeline:
         self.config = config or Config()
         self.base = base
         self.flags = flags if flags is not None else default_flags
+        self.stats = Stats(self.config.sample_every)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._declare_flags()
         self.event_class = compose(base, self._field_contributions())
@@ -106,9 +113,19 @@ class Pipeline:
 
     # -- call plans --------------------------------------------------------------------------
     def rebuild(self) -> None:
-        """Compile the phase call plans again (after plugins are registered or removed)."""
-        self._phases = tuple(self._compile(phase) for phase in hookspecs.PHASES)
-        validate, enrich, score = self._phases
+        """Compile the phase call plans again (after plugins are registered or removed).
+
+        Two variants: the plain plans every event runs through, and probed ones (each call
+        timed into ``self.stats``) that the runner uses for one event in ``sample_every``.
+        """
+        self._process = self._chain([self._compile(p, probed=False) for p in hookspecs.PHASES])
+        self._process_probed = self._chain(
+            [self._compile(p, probed=True) for p in hookspecs.PHASES])
+        self._phases = tuple(self._compile(p, probed=False) for p in hookspecs.PHASES)
+
+    @staticmethod
+    def _chain(phases: list[Callable[[Any], Any]]) -> Callable[[Any], Any]:
+        validate, enrich, score = phases
 
         def process(event: Any) -> Any:
             try:
@@ -116,9 +133,14 @@ class Pipeline:
             except Exception as exc:
                 raise StageFailed(getattr(exc, _CULPRIT, "a phase wrapper"), exc) from exc
 
-        self._process = process
+        return process
 
-    def _compile(self, phase: str) -> Callable[[Any], Any]:
+    def policy(self, stage: str) -> str:
+        """The error policy of a stage: its own, its plugin's, or the default."""
+        policies = self.config.error_policy
+        return policies.get(stage) or policies.get(stage.partition(".")[0]) or DEAD_LETTER
+
+    def _compile(self, phase: str, *, probed: bool) -> Callable[[Any], Any]:
         steps, wrappers = [], []
         for impl in self.plugins.impls(hookspecs.phase_hook(phase)):
             if impl.hookwrapper:
@@ -134,12 +156,36 @@ class Pipeline:
             steps.append(_codegen.PlanStep(
                 impl.plugin_name, impl.function,
                 is_async=inspect.iscoroutinefunction(impl.function), gate=gate,
+                skip_errors=self.policy(impl.plugin_name) == SKIP_PLUGIN,
             ))
         plan = _codegen.compile_phase(
-            phase, steps, signals=_SIGNALS, blame=_blame,
-            returned=self._returned, run_async=self._run_async,
+            phase, steps, signals=_SIGNALS, blame=_blame, returned=self._returned,
+            run_async=self._run_async, on_skip=self._skipped,
+            probe=self.stats.probe([step.name for step in steps]) if probed else None,
+            clock=time.perf_counter_ns,
         )
         return _wrapped(plan, wrappers) if wrappers else plan
+
+    def _skipped(self, stage: str, error: Exception, event: Any) -> None:
+        self.stats.stage(stage).skipped += 1
+        self.hook.hookline_stage_error(stage=stage, event=read_only(event), error=error)
+
+    def quarantine(self, stage: str) -> None:
+        """Take ``stage`` (or every stage of a plugin) out of the plans for the rest of the run."""
+        for name, plugin in list(self.plugins.manager.list_name_plugin()):
+            if name == stage or name.startswith(stage + "."):
+                self.plugins.manager.unregister(plugin)
+        self.stats.stage(stage).quarantined = True
+        self.rebuild()
+
+    def stages(self) -> dict[str, Any]:
+        """The stage instances of this pipeline by qualified name (``fraud.velocity``)."""
+        found = {}
+        for name, plugin in self.plugins.manager.list_name_plugin():
+            stage = getattr(plugin, "stage", None)
+            if stage is not None:
+                found[name] = stage
+        return found
 
     def _returned(self, stage: str, value: Any) -> Any:
         if isinstance(value, self.event_class):
@@ -167,6 +213,11 @@ class Pipeline:
         if not isinstance(event, self.event_class):
             event = self.make_event(event.to_dict() if isinstance(event, Event) else event)
         result: Event = self._process(event)
+        return result
+
+    def process_probed(self, event: Event) -> Event:
+        """``process``, timing each stage call into ``self.stats`` (the runner samples it)."""
+        result: Event = self._process_probed(event)
         return result
 
     def close(self) -> None:

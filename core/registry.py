@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from . import schema
 from .errors import SchemaError
 from .hookspecs import PHASES
+from .state import State
 
 if TYPE_CHECKING:
     from .schema import Event
@@ -213,6 +214,8 @@ class Stage(metaclass=StageMeta, abstract=True):
             settings = settings.to_dict()
         values = dict(settings or {})
         self.settings: Any = values if declared is None else declared.from_dict(values)
+        #: Kept between events and committed with each batch by the runner (see ``state``).
+        self.state = State()
 
     def process(self, event: Event) -> Event | None:
         """Handle one event (see the class docstring); the default does nothing."""

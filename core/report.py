@@ -41,6 +41,10 @@ class Report:
     #: Plugins add their own summaries here in ``hookline_run_end``.
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
     interrupted: bool = False
+    #: Stages taken out of the run by the circuit breaker, in order.
+    quarantined: list[str] = field(default_factory=list)
+    #: Per stage: calls, errors, rejected, dropped, p50/p99 latency (see hookline.stats).
+    stage_stats: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def balanced(self) -> bool:
@@ -64,6 +68,8 @@ class Report:
             "plugins": self.plugins,
             "sections": self.sections,
             "interrupted": self.interrupted,
+            "quarantined": self.quarantined,
+            "stages": self.stage_stats,
         }
 
     def format(self) -> str:
@@ -80,6 +86,14 @@ class Report:
         if self.stages:
             lines.append("  dead letters by stage:")
             lines += [f"    {stage:<28} {count:>8,}" for stage, count in self.stages.most_common()]
+        if self.stage_stats:
+            lines.append(f"  {'stage':<30}{'calls':>10}{'errors':>8}{'rejected':>10}"
+                         f"{'p50 µs':>9}{'p99 µs':>9}")
+            for name, s in self.stage_stats.items():
+                calls = f"{'' if s['calls_exact'] else '~'}{s['calls']:,}"
+                lines.append(f"    {name:<28}{calls:>10}{s['errors']:>8,}{s['rejected']:>10,}"
+                             f"{_us(s['p50_us']):>9}{_us(s['p99_us']):>9}"
+                             + ("  QUARANTINED" if s["quarantined"] else ""))
         if self.reasons:
             lines.append("  top dead-letter reasons:")
             for reason, count in self.reasons.most_common(8):
@@ -94,3 +108,7 @@ class Report:
             for key, value in section.items():
                 lines.append(f"    {key}: {value}")
         return "\n".join(lines)
+
+
+def _us(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.1f}"

@@ -13,6 +13,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +22,7 @@ from .aggregates import Aggregates
 from .config import Config, load_config
 from .errors import Drop, InputError, Reject, StageFailed, ValidationError
 from .limits import parse_json
-from .pipeline import Pipeline, read_only
+from .pipeline import FAIL_RUN, Pipeline, read_only
 from .report import Report, Run
 from .schema import Event
 from .sinks.sqlite import DeadLetter, SQLiteSink
@@ -37,6 +38,21 @@ class BatchResult:
     accepted: list[Event] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
     dropped: int = 0
+    #: (stage, error, accepted before it) of every StageFailed, in input order.
+    failures: list[tuple[str, BaseException, int]] = field(default_factory=list)
+    #: stage -> events it rejected / dropped
+    rejected_by: Counter[str] = field(default_factory=Counter)
+    dropped_by: Counter[str] = field(default_factory=Counter)
+
+
+class RunAborted(Exception):
+    """A stage whose error policy is ``fail-run`` raised: the run stops before this batch."""
+
+    def __init__(self, stage: str, error: BaseException, line: int) -> None:
+        self.stage, self.error, self.line = stage, error, line
+        super().__init__(f"{stage} raised {type(error).__name__}: {error} (line {line}); its "
+                         "error policy is fail-run, so the run stopped. Everything before "
+                         "this batch is committed: fix the cause and run again to resume.")
 
 
 def _short_traceback(error: BaseException, limit: int = 4) -> str:
@@ -47,8 +63,10 @@ def _short_traceback(error: BaseException, limit: int = 4) -> str:
 def process_batch(pipeline: Pipeline, batch: Batch, origin: Callable[[str], Any]) -> BatchResult:
     """The per-event loop: parse, validate, run the phases, sort each line into its outcome."""
     result = BatchResult()
-    make, process, name = pipeline.from_dict, pipeline.process, batch.source.name
+    make, name = pipeline.from_dict, batch.source.name
+    plain, probed, sample = pipeline.process, pipeline.process_probed, pipeline.stats.sample_every
     for number, raw in batch.lines:
+        process = probed if number % sample == 0 else plain
         try:
             result.accepted.append(process(make(parse_json(raw))))
         except InputError as exc:
@@ -57,16 +75,43 @@ def process_batch(pipeline: Pipeline, batch: Batch, origin: Callable[[str], Any]
             reason = str(exc.at(line=number, source=name))
             result.dead.append(DeadLetter(_text(raw), reason, "schema", None, number, name))
         except Reject as exc:
+            result.rejected_by[exc.stage or "?"] += 1
             result.dead.append(DeadLetter(_text(raw), exc.reason, exc.stage, None, number, name,
                                           *origin(exc.stage or "")))
-        except Drop:
+        except Drop as exc:
+            result.dropped_by[exc.stage or "?"] += 1
             result.dropped += 1
         except StageFailed as exc:
+            if pipeline.policy(exc.stage) == FAIL_RUN:
+                raise RunAborted(exc.stage, exc.error, number) from exc.error
+            result.failures.append((exc.stage, exc.error, len(result.accepted)))
             reason = f"{exc.stage} raised {type(exc.error).__name__}: {exc.error}"
             result.dead.append(DeadLetter(_text(raw), reason, exc.stage,
                                           _short_traceback(exc.error), number, name,
                                           *origin(exc.stage)))
     return result
+
+
+class Breaker:
+    """Quarantines a stage after ``limit`` failures with no accepted event in between."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.streaks: dict[str, tuple[int, int]] = {}  # stage -> (failures, accepted mark)
+        self.accepted = 0
+
+    def trips(self, result: BatchResult) -> list[str]:
+        """The stages to quarantine after this batch."""
+        tripped = []
+        for stage, _error, accepted_before in result.failures:
+            mark = self.accepted + accepted_before
+            failures, last_mark = self.streaks.get(stage, (0, mark))
+            failures = failures + 1 if last_mark == mark else 1
+            self.streaks[stage] = (failures, mark)
+            if self.limit and failures >= self.limit and stage not in tripped:
+                tripped.append(stage)
+        self.accepted += len(result.accepted)
+        return tripped
 
 
 def _text(raw: bytes) -> str:
@@ -133,7 +178,11 @@ def run(
     progress: bool | None = None,
     stop: threading.Event | None = None,
 ) -> Report:
-    """Run ``inputs`` (paths, globs, ``.gz`` files, ``-``) into the SQLite database ``db``."""
+    """Run ``inputs`` (paths, globs, ``.gz`` files, ``-``) into the SQLite database ``db``.
+
+    Raises :class:`RunAborted` when a stage with the ``fail-run`` policy raises (everything
+    before that batch is committed).
+    """
     config = config if config is not None else load_config()
     pipeline = pipeline if pipeline is not None else Pipeline.from_entry_points(config)
     sources = expand_inputs(inputs)
@@ -142,6 +191,10 @@ def run(
     info = Run(run_id, [s.name for s in sources], db, config.as_dict())
     sink = SQLiteSink(db, pipeline.event_class, run_id=run_id)
     records = {r.name: r for r in pipeline.plugins.records}
+    stateful = pipeline.stages()
+    for name, stage in stateful.items():
+        stage.state.load(sink.load_state(name))
+    breaker = Breaker(config.quarantine_after)
 
     def origin(stage: str) -> tuple[str | None, str | None, str | None]:
         record = records.get(stage.partition(".")[0])
@@ -160,10 +213,15 @@ def run(
                 aggregates = Aggregates()
                 for event in result.accepted:
                     aggregates.add(event)
+                state = [(name, key, value) for name, stage in stateful.items()
+                         for key, value in stage.state.changes()]
                 checkpoint = (source.key, batch.end_offset, batch.end_line)
                 sink.commit(result.accepted, result.dead, aggregates,
-                            checkpoint if source.resumable else None)
+                            checkpoint if source.resumable else None, state)
                 _count(report, result, pipeline)
+                for stage in breaker.trips(result):
+                    pipeline.quarantine(stage)
+                    report.quarantined.append(stage)
                 bar.update(report, batch)
                 if stop is not None and stop.is_set():
                     report.interrupted = True
@@ -171,6 +229,7 @@ def run(
             if report.interrupted:
                 break
         report.duration_s = time.perf_counter() - started
+        report.stage_stats = pipeline.stats.as_dict()
         pipeline.hook.hookline_run_end(run=info, report=report)
         sink.record_run(info.started_at, report.as_dict())
     finally:
@@ -180,14 +239,27 @@ def run(
 
 
 def _count(report: Report, result: BatchResult, pipeline: Pipeline) -> None:
+    """Add a committed batch to the report and the stage statistics; tell the observers."""
     report.accepted += len(result.accepted)
     report.dropped += result.dropped
     report.dead_lettered += len(result.dead)
     report.read += len(result.accepted) + result.dropped + len(result.dead)
+    stats = pipeline.stats
+    for stage, count in result.rejected_by.items():
+        stats.stage(stage).rejected += count
+    for stage, count in result.dropped_by.items():
+        stats.stage(stage).dropped += count
+    for stage, error, _ in result.failures:
+        stats.stage(stage).errors += 1
+    failed = iter(result.failures)
     for letter in result.dead:
         report.reasons[_category(letter)] += 1
         report.stages[letter.stage or "?"] += 1
-        if letter.stage not in ("parse", "schema", "dedupe"):
-            pipeline.hook.hookline_event_rejected(
-                event=read_only({"payload": letter.payload, "line": letter.line}),
-                reason=letter.reason, stage=letter.stage)
+        if letter.stage in ("parse", "schema", "dedupe"):
+            continue
+        view = read_only({"payload": letter.payload, "line": letter.line})
+        if letter.error is not None:  # a StageFailed, in the same order as result.failures
+            stage, error, _ = next(failed)
+            pipeline.hook.hookline_stage_error(stage=stage, event=view, error=error)
+        pipeline.hook.hookline_event_rejected(event=view, reason=letter.reason,
+                                              stage=letter.stage)

@@ -113,6 +113,10 @@ class SQLiteSink:
             "CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, started_at REAL, "
             "finished_at REAL, report TEXT)"
         )
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS stage_state (stage TEXT NOT NULL, key TEXT NOT NULL, "
+            "value TEXT NOT NULL, PRIMARY KEY (stage, key))"
+        )
 
     def checkpoint(self, source_key: str) -> tuple[int, int]:
         """(byte offset, line number) already committed for a source; (0, 0) if none."""
@@ -120,6 +124,12 @@ class SQLiteSink:
             "SELECT offset, line FROM checkpoints WHERE source = ?", (source_key,)
         ).fetchone()
         return (row[0], row[1]) if row else (0, 0)
+
+    def load_state(self, stage: str) -> dict[str, Any]:
+        """The committed state of a stateful stage."""
+        rows = self.connection.execute(
+            "SELECT key, value FROM stage_state WHERE stage = ?", (stage,))
+        return {key: json.loads(value) for key, value in rows}
 
     def existing_ids(self, event_ids: Sequence[str]) -> set[str]:
         """Which of ``event_ids`` are already stored."""
@@ -147,8 +157,9 @@ class SQLiteSink:
         dead_letters: Sequence[DeadLetter],
         aggregates: Aggregates,
         checkpoint: tuple[str, int, int] | None,
+        state: Sequence[tuple[str, str, Any]] = (),
     ) -> None:
-        """Write one batch and its checkpoint in a single transaction."""
+        """Write one batch, the stage state it changed and its checkpoint in one transaction."""
         db = self.connection
         now = time.time()
         db.execute("BEGIN IMMEDIATE")
@@ -175,6 +186,13 @@ class SQLiteSink:
                     "score_count = score_count + excluded.score_count",
                     list(aggregates.rows(table)),
                 )
+            db.executemany(
+                "INSERT INTO stage_state (stage, key, value) VALUES (?, ?, ?) "
+                "ON CONFLICT(stage, key) DO UPDATE SET value = excluded.value",
+                [(stage, key, json.dumps(value)) for stage, key, value in state
+                 if value is not None])
+            db.executemany("DELETE FROM stage_state WHERE stage = ? AND key = ?",
+                           [(stage, key) for stage, key, value in state if value is None])
             if checkpoint is not None:
                 db.execute(
                     "INSERT INTO checkpoints (source, offset, line, updated_at) "
