@@ -249,7 +249,7 @@ def _count(report: Report, result: BatchResult, pipeline: Pipeline) -> None:
         stats.stage(stage).rejected += count
     for stage, count in result.dropped_by.items():
         stats.stage(stage).dropped += count
-    for stage, error, _ in result.failures:
+    for stage, _error, _ in result.failures:
         stats.stage(stage).errors += 1
     failed = iter(result.failures)
     for letter in result.dead:
