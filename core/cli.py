@@ -68,7 +68,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, request_stop)
     try:
-        report = run(inputs, db=args.db, config=config, pipeline=pipeline, stop=stop)
+        report = run(inputs, db=args.db, config=config, pipeline=pipeline, stop=stop,
+                     jsonl=args.jsonl)
     except FileNotFoundError as exc:
         print(f"hookline run: {exc}", file=sys.stderr)
         return 1
@@ -116,8 +117,7 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
         for stage in record["stages"]:
             flag = f"  [flag {stage['flag']}]" if stage["flag"] else ""
             print(f"    {stage['phase']:<9} #{stage['position']:<3} {stage['name']}{flag}")
-        hooks = [h for h in record["hooks"]
-                 if h.removeprefix("hookline_") not in ("validate", "enrich", "score")]
+        hooks = record["hooks"]
         if hooks:
             print(f"    hooks: {', '.join(hooks)}")
     return 0
@@ -157,6 +157,26 @@ def _cmd_flags(args: argparse.Namespace) -> int:
               f"{row['owner'] or '-'}  default {row['default']}")
         if row["description"]:
             print(f"    {row['description']}")
+    return 0
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .errors import PluginError
+    from .flags import FlagError
+    from .pipeline import Pipeline
+    from .replay import replay
+
+    if not os.path.isfile(args.db):
+        print(f"hookline replay: no database at {args.db}", file=sys.stderr)
+        return 1
+    config = load_config(args.config)
+    try:
+        pipeline = Pipeline.from_entry_points(config)
+    except (PluginError, FlagError) as exc:
+        print(f"hookline replay: {exc}", file=sys.stderr)
+        return 1
+    print(replay(args.db, pipeline, batch_size=config.batch_size).format())
     return 0
 
 
@@ -202,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--demo-events", type=_positive, default=DEMO_EVENTS, help=argparse.SUPPRESS)
     run.add_argument("--seed", type=int, default=0, help="seed of --demo's events")
     run.add_argument("--db", default="hookline.db", help="SQLite database (default hookline.db)")
+    run.add_argument("--jsonl", metavar="PATH",
+                     help="also write the accepted events to this JSON-lines file")
     run.add_argument("--batch-size", type=_positive, default=0,
                      help="events per committed batch (default 5000)")
     run.add_argument("--strict", action="store_true",
@@ -225,6 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     plugins = commands.add_parser("plugins", help="list installed plugins and their stages")
     plugins.add_argument("--format", choices=("text", "json"), default="text")
     plugins.set_defaults(handler=_cmd_plugins)
+
+    replay = commands.add_parser(
+        "replay", help="re-run the dead letters of a database through the current plugins")
+    replay.add_argument("--db", default="hookline.db", help="SQLite database (default hookline.db)")
+    replay.set_defaults(handler=_cmd_replay)
 
     generate = commands.add_parser("generate", help="write synthetic JSONL events")
     generate.add_argument("-n", type=_positive, default=1000, help="number of events")

@@ -25,6 +25,7 @@ from .limits import parse_json
 from .pipeline import FAIL_RUN, Pipeline, read_only
 from .report import Report, Run
 from .schema import Event
+from .sinks.jsonl import JSONLSink
 from .sinks.sqlite import DeadLetter, SQLiteSink
 from .sources import Batch, expand_inputs
 
@@ -128,7 +129,7 @@ def _category(letter: DeadLetter) -> str:
     return letter.reason[:80]
 
 
-def _dedupe(sink: SQLiteSink, result: BatchResult) -> None:
+def dedupe(sink: SQLiteSink, result: BatchResult) -> None:
     """Refuse event ids already stored or repeated within the batch (dead-lettered)."""
     ids = [event.__dict__["event_id"] for event in result.accepted]
     stored = sink.existing_ids(ids)
@@ -145,6 +146,17 @@ def _dedupe(sink: SQLiteSink, result: BatchResult) -> None:
             seen.add(event_id)
             kept.append(event)
     result.accepted = kept
+
+
+def origin_of(pipeline: Pipeline) -> Callable[[str], tuple[str | None, str | None, str | None]]:
+    """A function naming a stage's plugin, distribution and version (for dead letters)."""
+    records = {r.name: r for r in pipeline.plugins.records}
+
+    def origin(stage: str) -> tuple[str | None, str | None, str | None]:
+        record = records.get(stage.partition(".")[0])
+        return (record.name, record.distribution, record.version) if record else (None,) * 3
+
+    return origin
 
 
 class _Progress:
@@ -177,9 +189,11 @@ def run(
     pipeline: Pipeline | None = None,
     progress: bool | None = None,
     stop: threading.Event | None = None,
+    jsonl: str | None = None,
 ) -> Report:
     """Run ``inputs`` (paths, globs, ``.gz`` files, ``-``) into the SQLite database ``db``.
 
+    ``jsonl``: also append the accepted events to this JSON-lines file (exactly once).
     Raises :class:`RunAborted` when a stage with the ``fail-run`` policy raises (everything
     before that batch is committed).
     """
@@ -190,15 +204,13 @@ def run(
     report = Report(run_id=run_id, plugins=[r.as_dict() for r in pipeline.plugins.records])
     info = Run(run_id, [s.name for s in sources], db, config.as_dict())
     sink = SQLiteSink(db, pipeline.event_class, run_id=run_id)
-    records = {r.name: r for r in pipeline.plugins.records}
+    second = None if jsonl is None else JSONLSink(
+        jsonl, committed=sink.checkpoint(JSONLSink.key_of(jsonl))[0])
+    origin = origin_of(pipeline)
     stateful = pipeline.stages()
     for name, stage in stateful.items():
         stage.state.load(sink.load_state(name))
     breaker = Breaker(config.quarantine_after)
-
-    def origin(stage: str) -> tuple[str | None, str | None, str | None]:
-        record = records.get(stage.partition(".")[0])
-        return (record.name, record.distribution, record.version) if record else (None,) * 3
 
     bar = _Progress(progress)
     started = time.perf_counter()
@@ -209,15 +221,16 @@ def run(
             report.resumed_sources += bool(offset)
             for batch in source.batches(config.batch_size, offset=offset, line=line):
                 result = process_batch(pipeline, batch, origin)
-                _dedupe(sink, result)
+                dedupe(sink, result)
                 aggregates = Aggregates()
                 for event in result.accepted:
                     aggregates.add(event)
                 state = [(name, key, value) for name, stage in stateful.items()
                          for key, value in stage.state.changes()]
                 checkpoint = (source.key, batch.end_offset, batch.end_line)
+                outputs = [] if second is None else [(second.key, second.write(result.accepted))]
                 sink.commit(result.accepted, result.dead, aggregates,
-                            checkpoint if source.resumable else None, state)
+                            checkpoint if source.resumable else None, state, outputs=outputs)
                 _count(report, result, pipeline)
                 for stage in breaker.trips(result):
                     pipeline.quarantine(stage)
@@ -235,6 +248,8 @@ def run(
     finally:
         bar.done()
         sink.close()
+        if second is not None:
+            second.close()
     return report
 
 

@@ -197,6 +197,11 @@ def _plain(value: Any) -> Any:
 class Event(Schema):
     """Base class of event schemas. Class keywords: ``frozen=True``, ``extra="properties"``."""
 
+    if TYPE_CHECKING:
+        # A stage receives the pipeline's event class, composed at run time from the plugins'
+        # fields; to a type checker any field of it reads as Any. Nothing exists at run time.
+        def __getattr__(self, name: str) -> Any: ...
+
 
 class Settings(Schema):
     """Base class of a plugin's settings; validated from the ``[plugins.<name>]`` config table."""

@@ -44,6 +44,14 @@ class Source:
             self.size = st.st_size
         self.resumable = not self.is_stdin
 
+    @classmethod
+    def named(cls, name: str) -> Source:
+        """A source that is only a name (lines replayed from the database), not resumable."""
+        source = cls.__new__(cls)
+        source.name, source.key, source.size = name, name, None
+        source.is_stdin, source.resumable = False, False
+        return source
+
     def _open(self) -> BinaryIO:
         if self.is_stdin:
             return sys.stdin.buffer

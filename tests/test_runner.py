@@ -159,3 +159,27 @@ def test_missing_input_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="nothing.jsonl"):
         hookline.run([str(tmp_path / "nothing.jsonl")], db=str(tmp_path / "x.db"),
                      pipeline=_pipeline())
+
+
+def test_the_jsonl_sink_holds_each_accepted_event_once_across_a_resume(tmp_path: Path) -> None:
+    source = tmp_path / "events.jsonl"
+    write_jsonl(source, 1000, invalid_rate=0.1, seed=4)
+    out, db = tmp_path / "accepted.jsonl", tmp_path / "out.db"
+
+    class StopAfterTwo:
+        calls = 0
+
+        def is_set(self) -> bool:
+            self.calls += 1
+            return self.calls >= 2
+
+    hookline.run([str(source)], db=str(db), pipeline=_pipeline(), config=Config(batch_size=100),
+                 jsonl=str(out), stop=StopAfterTwo())  # type: ignore[arg-type]
+    with open(out, "a") as handle:  # a batch written by a run that died before its commit
+        handle.write('{"event_id": "uncommitted"}\n')
+    report = hookline.run([str(source)], db=str(db), pipeline=_pipeline(),
+                          config=Config(batch_size=100), jsonl=str(out))
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    ids = [line["event_id"] for line in lines]
+    assert len(ids) == len(set(ids)) == _rows(db, "SELECT count(*) FROM events")[0][0]
+    assert "uncommitted" not in ids and report.read > 0

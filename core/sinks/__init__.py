@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .jsonl import JSONLSink
 from .sqlite import DeadLetter, SQLiteSink
 
-__all__ = ["DeadLetter", "SQLiteSink"]
+__all__ = ["DeadLetter", "JSONLSink", "SQLiteSink"]

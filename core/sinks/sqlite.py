@@ -131,6 +131,12 @@ class SQLiteSink:
             "SELECT key, value FROM stage_state WHERE stage = ?", (stage,))
         return {key: json.loads(value) for key, value in rows}
 
+    def dead_letters(self, after_id: int, limit: int) -> list[tuple[int, str, int | None, str]]:
+        """``(id, payload, line, source)`` of the dead letters after ``after_id``, in order."""
+        return self.connection.execute(
+            "SELECT id, payload, line, source FROM dead_letters WHERE id > ? ORDER BY id "
+            "LIMIT ?", (after_id, limit)).fetchall()
+
     def existing_ids(self, event_ids: Sequence[str]) -> set[str]:
         """Which of ``event_ids`` are already stored."""
         found: set[str] = set()
@@ -158,12 +164,20 @@ class SQLiteSink:
         aggregates: Aggregates,
         checkpoint: tuple[str, int, int] | None,
         state: Sequence[tuple[str, str, Any]] = (),
+        replayed: Sequence[int] = (),
+        outputs: Sequence[tuple[str, int]] = (),
     ) -> None:
-        """Write one batch, the stage state it changed and its checkpoint in one transaction."""
+        """Write one batch, the stage state it changed and its checkpoint in one transaction.
+
+        ``replayed``: ids of dead letters this batch re-ran (``hookline replay``); they are
+        deleted in the same transaction, their outcome written in their place.
+        ``outputs``: ``(key, committed length)`` of other sinks written before this commit.
+        """
         db = self.connection
         now = time.time()
         db.execute("BEGIN IMMEDIATE")
         try:
+            db.executemany("DELETE FROM dead_letters WHERE id = ?", [(i,) for i in replayed])
             db.executemany(self._insert_event, [self._row(event) for event in events])
             db.executemany(
                 "INSERT INTO dead_letters (run_id, created_at, "
@@ -193,6 +207,10 @@ class SQLiteSink:
                  if value is not None])
             db.executemany("DELETE FROM stage_state WHERE stage = ? AND key = ?",
                            [(stage, key) for stage, key, value in state if value is None])
+            db.executemany(
+                "INSERT INTO checkpoints (source, offset, line, updated_at) VALUES (?, ?, 0, ?) "
+                "ON CONFLICT(source) DO UPDATE SET offset = excluded.offset, "
+                "updated_at = excluded.updated_at", [(key, size, now) for key, size in outputs])
             if checkpoint is not None:
                 db.execute(
                     "INSERT INTO checkpoints (source, offset, line, updated_at) "

@@ -1,0 +1,43 @@
+"""hookline replay: dead letters get a second chance through the current plugins."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import hookline
+from hookline.config import Config
+from hookline.replay import replay
+
+
+class Strict(hookline.Stage, phase="validate", name="strict"):
+    class Settings(hookline.Settings):
+        limit = hookline.fields.Number(default=10)
+
+    def process(self, event: hookline.Event) -> None:
+        if event.amount > self.settings.limit:
+            raise hookline.Reject(f"amount over {self.settings.limit}")
+
+
+def test_replay_moves_what_now_passes_and_keeps_the_rest(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"event_id": f"e{i}", "user_id": "u", "kind": "buy",
+                                          "ts": 1, "amount": i * 10}) + "\n"
+                              for i in range(6)) + "{broken\n")
+    db = tmp_path / "out.db"
+    first = hookline.run([str(source)], db=str(db),
+                         pipeline=hookline.Pipeline.from_plugins([("shop", Strict)]))
+    assert (first.accepted, first.dead_lettered) == (2, 5)
+    relaxed = hookline.Pipeline.from_plugins(
+        [("shop", Strict)], Config(plugin_settings={"shop": {"limit": 30}}))
+    report = replay(str(db), relaxed)
+    assert (report.replayed, report.accepted, report.dead_again) == (5, 2, 3)
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("SELECT count(*) FROM events").fetchone() == (4,)
+        rows = connection.execute("SELECT line, reason FROM dead_letters ORDER BY line").fetchall()
+        count = connection.execute("SELECT count FROM agg_by_user").fetchone()
+    assert [line for line, _ in rows] == [5, 6, 7]
+    assert rows[0][1] == "amount over 30" and "malformed JSON" in rows[2][1]
+    assert count == (4,)
+    assert replay(str(db), relaxed).accepted == 0
