@@ -27,6 +27,7 @@ DEMO_EVENTS = 100_000
 def _cmd_run(args: argparse.Namespace) -> int:
     from .config import load_config
     from .errors import PluginError
+    from .executors.process import ExecutorError
     from .flags import FlagError
     from .generate import write_jsonl
     from .pipeline import Pipeline
@@ -69,13 +70,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
         signal.signal(sig, request_stop)
     try:
         report = run(inputs, db=args.db, config=config, pipeline=pipeline, stop=stop,
-                     jsonl=args.jsonl)
+                     jsonl=args.jsonl, executor=args.executor, workers=args.workers)
     except FileNotFoundError as exc:
         print(f"hookline run: {exc}", file=sys.stderr)
         return 1
     except RunAborted as exc:
         print(f"hookline run: {exc}", file=sys.stderr)
         return 4
+    except ExecutorError as exc:
+        print(f"hookline run: {exc}", file=sys.stderr)
+        return 1
     if args.format == "json":
         print(json.dumps(report.as_dict(), indent=2))
     else:
@@ -222,6 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--demo-events", type=_positive, default=DEMO_EVENTS, help=argparse.SUPPRESS)
     run.add_argument("--seed", type=int, default=0, help="seed of --demo's events")
     run.add_argument("--db", default="hookline.db", help="SQLite database (default hookline.db)")
+    run.add_argument("--executor", choices=("inline", "process"), default="inline",
+                     help="inline (default), or process: worker processes partitioned by "
+                     "user_id")
+    run.add_argument("--workers", type=_positive, default=None,
+                     help="worker processes for --executor process (default: CPU count)")
     run.add_argument("--jsonl", metavar="PATH",
                      help="also write the accepted events to this JSON-lines file")
     run.add_argument("--batch-size", type=_positive, default=0,

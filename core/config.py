@@ -98,6 +98,15 @@ class Config:
         }
 
     @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Config:
+        """The inverse of :meth:`as_dict` (how a configuration travels to worker processes)."""
+        values = dict(data)
+        if values.get("plugins") is not None:
+            values["plugins"] = tuple(values["plugins"])
+        values["disable_plugins"] = tuple(values.get("disable_plugins", ()))
+        return cls(**values)
+
+    @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, source: str = "mapping") -> Config:
         known = {"plugins", "disable_plugins", "disable_plugin_autoload", "strict", "batch_size",
                  "settings", "flags", "error_policy", "quarantine_after",

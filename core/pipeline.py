@@ -61,6 +61,8 @@ class Pipeline:
         self.config = config or Config()
         self.base = base
         self.flags = flags if flags is not None else default_flags
+        #: ``entry_points`` or ``objects``: whether worker processes can rebuild this pipeline.
+        self.built_from = "objects"
         self.stats = Stats(self.config.sample_every)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._declare_flags()
@@ -79,7 +81,9 @@ class Pipeline:
         if config.strict and plugins.failed():
             failures = "; ".join(f"{r.label}: {r.error}" for r in plugins.failed())
             raise PluginError(f"strict mode: plugin(s) failed to load: {failures}")
-        return cls(plugins, config)
+        pipeline = cls(plugins, config)
+        pipeline.built_from = "entry_points"
+        return pipeline
 
     @classmethod
     def from_plugins(cls, objects: Iterable[Any], config: Config | None = None, *,

@@ -8,6 +8,7 @@ and a stop request (SIGINT/SIGTERM through ``stop``) finishes the current batch 
 
 from __future__ import annotations
 
+import bisect
 import sys
 import threading
 import time
@@ -21,13 +22,14 @@ from typing import Any
 from .aggregates import Aggregates
 from .config import Config, load_config
 from .errors import Drop, InputError, Reject, StageFailed, ValidationError
+from .executors import make_executor
 from .limits import parse_json
 from .pipeline import FAIL_RUN, Pipeline, read_only
 from .report import Report, Run
 from .schema import Event
 from .sinks.jsonl import JSONLSink
 from .sinks.sqlite import DeadLetter, SQLiteSink
-from .sources import Batch, expand_inputs
+from .sources import Batch, Source, expand_inputs
 
 __all__ = ["run"]
 
@@ -37,10 +39,14 @@ class BatchResult:
     """What became of one batch's lines."""
 
     accepted: list[Event] = field(default_factory=list)
+    #: The input line of each accepted event.
+    accepted_lines: list[int] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
     dropped: int = 0
-    #: (stage, error, accepted before it) of every StageFailed, in input order.
+    #: (stage, error, input line) of every StageFailed, in input order.
     failures: list[tuple[str, BaseException, int]] = field(default_factory=list)
+    #: (stage, key, value) of the stage state the batch changed.
+    state: list[tuple[str, str, Any]] = field(default_factory=list)
     #: stage -> events it rejected / dropped
     rejected_by: Counter[str] = field(default_factory=Counter)
     dropped_by: Counter[str] = field(default_factory=Counter)
@@ -69,7 +75,7 @@ def process_batch(pipeline: Pipeline, batch: Batch, origin: Callable[[str], Any]
     for number, raw in batch.lines:
         process = probed if number % sample == 0 else plain
         try:
-            result.accepted.append(process(make(parse_json(raw))))
+            event = process(make(parse_json(raw)))
         except InputError as exc:
             result.dead.append(DeadLetter(_text(raw), exc.reason, "parse", None, number, name))
         except ValidationError as exc:
@@ -85,11 +91,14 @@ def process_batch(pipeline: Pipeline, batch: Batch, origin: Callable[[str], Any]
         except StageFailed as exc:
             if pipeline.policy(exc.stage) == FAIL_RUN:
                 raise RunAborted(exc.stage, exc.error, number) from exc.error
-            result.failures.append((exc.stage, exc.error, len(result.accepted)))
+            result.failures.append((exc.stage, exc.error, number))
             reason = f"{exc.stage} raised {type(exc.error).__name__}: {exc.error}"
             result.dead.append(DeadLetter(_text(raw), reason, exc.stage,
                                           _short_traceback(exc.error), number, name,
                                           *origin(exc.stage)))
+        else:
+            result.accepted.append(event)
+            result.accepted_lines.append(number)
     return result
 
 
@@ -104,8 +113,8 @@ class Breaker:
     def trips(self, result: BatchResult) -> list[str]:
         """The stages to quarantine after this batch."""
         tripped = []
-        for stage, _error, accepted_before in result.failures:
-            mark = self.accepted + accepted_before
+        for stage, _error, line in result.failures:
+            mark = self.accepted + bisect.bisect_left(result.accepted_lines, line)
             failures, last_mark = self.streaks.get(stage, (0, mark))
             failures = failures + 1 if last_mark == mark else 1
             self.streaks[stage] = (failures, mark)
@@ -166,13 +175,13 @@ class _Progress:
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
         self.last = 0.0
 
-    def update(self, report: Report, batch: Batch) -> None:
+    def update(self, report: Report, source: Source, offset: int) -> None:
         now = time.monotonic()
         if not self.enabled or now - self.last < 0.2:
             return
         self.last = now
-        size = batch.source.size
-        share = f" {100 * batch.end_offset / size:5.1f}% of {batch.source.name}" if size else ""
+        size = source.size
+        share = f" {100 * offset / size:5.1f}% of {source.name}" if size else ""
         sys.stderr.write(f"\r  {report.read:>12,} events{share}   ")
         sys.stderr.flush()
 
@@ -190,10 +199,13 @@ def run(
     progress: bool | None = None,
     stop: threading.Event | None = None,
     jsonl: str | None = None,
+    executor: str = "inline",
+    workers: int | None = None,
 ) -> Report:
     """Run ``inputs`` (paths, globs, ``.gz`` files, ``-``) into the SQLite database ``db``.
 
     ``jsonl``: also append the accepted events to this JSON-lines file (exactly once).
+    ``executor``: ``inline`` (default) or ``process`` with ``workers`` processes.
     Raises :class:`RunAborted` when a stage with the ``fail-run`` policy raises (everything
     before that batch is committed).
     """
@@ -206,10 +218,8 @@ def run(
     sink = SQLiteSink(db, pipeline.event_class, run_id=run_id)
     second = None if jsonl is None else JSONLSink(
         jsonl, committed=sink.checkpoint(JSONLSink.key_of(jsonl))[0])
-    origin = origin_of(pipeline)
-    stateful = pipeline.stages()
-    for name, stage in stateful.items():
-        stage.state.load(sink.load_state(name))
+    state = {name: sink.load_state(name) for name in pipeline.stages()}
+    runner = make_executor(executor, pipeline, config, db, workers=workers, state=state)
     breaker = Breaker(config.quarantine_after)
 
     bar = _Progress(progress)
@@ -219,23 +229,21 @@ def run(
         for source in sources:
             offset, line = sink.checkpoint(source.key) if source.resumable else (0, 0)
             report.resumed_sources += bool(offset)
-            for batch in source.batches(config.batch_size, offset=offset, line=line):
-                result = process_batch(pipeline, batch, origin)
+            for end_offset, end_line, result in runner.results(source, offset, line):
                 dedupe(sink, result)
                 aggregates = Aggregates()
                 for event in result.accepted:
                     aggregates.add(event)
-                state = [(name, key, value) for name, stage in stateful.items()
-                         for key, value in stage.state.changes()]
-                checkpoint = (source.key, batch.end_offset, batch.end_line)
+                checkpoint = (source.key, end_offset, end_line)
                 outputs = [] if second is None else [(second.key, second.write(result.accepted))]
                 sink.commit(result.accepted, result.dead, aggregates,
-                            checkpoint if source.resumable else None, state, outputs=outputs)
+                            checkpoint if source.resumable else None, result.state,
+                            outputs=outputs)
                 _count(report, result, pipeline)
                 for stage in breaker.trips(result):
                     pipeline.quarantine(stage)
                     report.quarantined.append(stage)
-                bar.update(report, batch)
+                bar.update(report, source, end_offset)
                 if stop is not None and stop.is_set():
                     report.interrupted = True
                     break
@@ -247,6 +255,7 @@ def run(
         sink.record_run(info.started_at, report.as_dict())
     finally:
         bar.done()
+        runner.close()
         sink.close()
         if second is not None:
             second.close()

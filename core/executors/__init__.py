@@ -1,0 +1,74 @@
+"""Executors: how a source's batches are processed. The run loop commits what they yield.
+
+``inline`` (the default) processes each batch in the calling process. ``process`` partitions
+the input by ``user_id`` among worker processes (see ``executors.process``). Every executor
+yields, for consecutive parts of a source, ``(end offset, end line, BatchResult)``; the run
+loop writes each in one transaction with the checkpoint, whatever produced it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..pipeline import Pipeline
+    from ..runner import BatchResult
+    from ..sources import Source
+
+__all__ = ["EXECUTORS", "Executor", "InlineExecutor", "make_executor"]
+
+EXECUTORS = ("inline", "process")
+
+
+class Executor(ABC):
+    """Turns a source, from a checkpoint on, into processed batches."""
+
+    def __init__(self, pipeline: Pipeline, config: Config, db: str) -> None:
+        self.pipeline = pipeline
+        self.config = config
+        self.db = db
+
+    @abstractmethod
+    def results(self, source: Source, offset: int, line: int
+                ) -> Iterator[tuple[int, int, BatchResult]]:
+        """``(end offset, end line, result)`` for each batch after ``offset``/``line``."""
+
+    def close(self) -> None:  # noqa: B027 - most executors hold nothing to release
+        """Release workers; called once when the run ends, normally or not."""
+
+
+class InlineExecutor(Executor):
+    """Processes every batch in this process, with the run's own pipeline."""
+
+    def __init__(self, pipeline: Pipeline, config: Config, db: str,
+                 state: dict[str, dict[str, Any]]) -> None:
+        super().__init__(pipeline, config, db)
+        self.stateful = pipeline.stages()
+        for name, stage in self.stateful.items():
+            stage.state.load(state.get(name, {}))
+
+    def results(self, source: Source, offset: int, line: int
+                ) -> Iterator[tuple[int, int, BatchResult]]:
+        from ..runner import origin_of, process_batch
+
+        origin = origin_of(self.pipeline)
+        for batch in source.batches(self.config.batch_size, offset=offset, line=line):
+            result = process_batch(self.pipeline, batch, origin)
+            result.state = [(name, key, value) for name, stage in self.stateful.items()
+                            for key, value in stage.state.changes()]
+            yield batch.end_offset, batch.end_line, result
+
+
+def make_executor(name: str, pipeline: Pipeline, config: Config, db: str, *,
+                  workers: int | None, state: dict[str, dict[str, Any]]) -> Executor:
+    """The executor called ``name`` (``inline`` or ``process``)."""
+    if name == "inline":
+        return InlineExecutor(pipeline, config, db, state)
+    if name == "process":
+        from .process import ProcessExecutor
+
+        return ProcessExecutor(pipeline, config, db, workers=workers)
+    raise ValueError(f"unknown executor {name!r}; use one of {', '.join(EXECUTORS)}")

@@ -1,0 +1,227 @@
+"""The process executor: worker processes, each owning a partition of the users.
+
+Crossing processes is expensive (pickling a dict event costs more than a cheap pipeline), so
+the input is partitioned, not the events: every worker reads the source itself and keeps the
+lines whose ``user_id`` hashes to it (found in the raw bytes by a regular expression, no JSON
+parsing), so a stateful stage sees all of one user's events, in input order. Workers rebuild
+the plugin set from the installed entry points and the run's configuration, refuse to start
+when their plugin versions differ from the parent's, and send back, per batch, compact
+results: accepted events as tuples of field values, dead letters, counts and state changes.
+The parent merges the workers' parts of each batch in input order and commits it; the
+database ends up exactly as an inline run's.
+"""
+
+from __future__ import annotations
+
+import heapq
+import multiprocessing
+import os
+import queue
+import re
+import sqlite3
+import traceback
+import zlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from . import Executor
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..pipeline import Pipeline
+    from ..runner import BatchResult
+    from ..sources import Source
+
+__all__ = ["ExecutorError", "ProcessExecutor", "partition_of"]
+
+_USER_ID = re.compile(rb'"user_id"\s*:\s*"((?:[^"\\]|\\.)*)"')
+
+
+class ExecutorError(RuntimeError):
+    """Workers could not start or failed outside any stage (named in the message)."""
+
+
+class RemoteError(Exception):
+    """An exception raised in a worker, carried back by type name and message."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(kind, message)  # both in args: that is what pickling keeps
+        self.kind = kind
+
+    def __str__(self) -> str:
+        return str(self.args[1])
+
+
+def partition_of(raw: bytes, line: int, count: int) -> int:
+    """Which of ``count`` workers owns an input line: by ``user_id``, else by line number."""
+    found = _USER_ID.search(raw)
+    key = found.group(1) if found else str(line).encode()
+    return zlib.crc32(key) % count
+
+
+def _load_state(db: str, names: list[str]) -> dict[str, dict[str, Any]]:
+    import json
+
+    if not names or not os.path.exists(db):
+        return {}
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as connection:
+        try:
+            rows = connection.execute("SELECT stage, key, value FROM stage_state").fetchall()
+        except sqlite3.OperationalError:
+            return {}
+    state: dict[str, dict[str, Any]] = {}
+    for stage, key, value in rows:
+        state.setdefault(stage, {})[key] = json.loads(value)
+    return state
+
+
+def _worker(index: int, count: int, spec: dict[str, Any], out: Any) -> None:
+    """A worker's life: rebuild the pipeline, then process its partition batch by batch."""
+    from ..config import Config
+    from ..pipeline import Pipeline
+    from ..runner import RunAborted, origin_of, process_batch
+    from ..sources import Source
+
+    try:
+        config = Config.from_dict(spec["config"])
+        pipeline = Pipeline.from_entry_points(config)
+        versions = {r.name: r.version for r in pipeline.plugins.loaded()}
+        if versions != spec["versions"]:
+            out.put(("error", index, f"worker {index} loaded plugin versions {versions}, the "
+                     f"parent has {spec['versions']}: install the same versions everywhere"))
+            return
+        pipeline.flags._scope.set(spec["scoped_flags"])
+        stateful = pipeline.stages()
+        state = _load_state(spec["db"], list(stateful))
+        for name, stage in stateful.items():
+            stage.state.load(state.get(name, {}))
+        fields = list(pipeline.event_class.__fields__)
+        origin = origin_of(pipeline)
+        source = Source(spec["source"])
+        batches = source.batches(config.batch_size, offset=spec["offset"], line=spec["line"])
+        for number, batch in enumerate(batches):
+            batch.lines = [(n, raw) for n, raw in batch.lines
+                           if partition_of(raw, n, count) == index]
+            result = process_batch(pipeline, batch, origin)
+            values = [tuple(event.__dict__[f] for f in fields) for event in result.accepted]
+            out.put(("batch", index, number, batch.end_offset, batch.end_line, {
+                "accepted": list(zip(result.accepted_lines, values)),
+                "dead": result.dead,
+                "dropped": result.dropped,
+                "rejected_by": dict(result.rejected_by),
+                "dropped_by": dict(result.dropped_by),
+                "failures": [(stage, RemoteError(type(error).__name__, str(error)), line)
+                             for stage, error, line in result.failures],
+                "state": [(name, key, value) for name, stage in stateful.items()
+                          for key, value in stage.state.changes()],
+            }))
+        latency = {name: (s.latency.counts, s.latency.total, s.latency.total_ns)
+                   for name, s in pipeline.stats.stages.items()}
+        out.put(("done", index, latency))
+    except RunAborted as exc:
+        out.put(("abort", index, exc.stage, f"{type(exc.error).__name__}: {exc.error}",
+                 exc.line))
+    except BaseException:
+        out.put(("error", index, traceback.format_exc()))
+
+
+class ProcessExecutor(Executor):
+    """Runs batches in ``workers`` processes partitioned by ``user_id``."""
+
+    def __init__(self, pipeline: Pipeline, config: Config, db: str, *,
+                 workers: int | None) -> None:
+        super().__init__(pipeline, config, db)
+        if pipeline.built_from != "entry_points":
+            raise ExecutorError(
+                "the process executor rebuilds the plugins from installed entry points in "
+                "each worker; this pipeline was built from objects in hand "
+                "(Pipeline.from_plugins): install the plugins, or use the inline executor")
+        self.count = max(1, workers or os.cpu_count() or 1)
+        self.context = multiprocessing.get_context("spawn")
+        self.processes: list[Any] = []
+
+    def results(self, source: Source, offset: int, line: int
+                ) -> Iterator[tuple[int, int, BatchResult]]:
+        if source.is_stdin:
+            raise ExecutorError("the process executor reads files; use inline for stdin")
+        out = self.context.Queue(maxsize=4 * self.count)
+        spec = {
+            "config": self.config.as_dict(),
+            "versions": {r.name: r.version for r in self.pipeline.plugins.loaded()},
+            "scoped_flags": dict(self.pipeline.flags._scope.get()),
+            "db": self.db, "source": source.name, "offset": offset, "line": line,
+        }
+        self.processes = [self.context.Process(target=_worker, args=(i, self.count, spec, out),
+                                               daemon=True, name=f"hookline-worker-{i}")
+                          for i in range(self.count)]
+        for process in self.processes:
+            process.start()
+        yield from self._merged(out)
+        self.close()
+
+    def _merged(self, out: Any) -> Iterator[tuple[int, int, BatchResult]]:
+        from ..runner import RunAborted
+
+        parts: dict[int, list[tuple[int, int, dict[str, Any]]]] = {}
+        done, following = 0, 0
+        while done < self.count or parts:
+            try:
+                message = out.get(timeout=1.0)
+            except queue.Empty:
+                if not any(p.is_alive() for p in self.processes):
+                    raise ExecutorError("a worker died without a word (killed?)") from None
+                continue
+            kind = message[0]
+            if kind == "error":
+                raise ExecutorError(f"worker {message[1]} failed: {message[2]}")
+            if kind == "abort":
+                _, _, stage, error, line = message
+                raise RunAborted(stage, RemoteError("error", error), line)
+            if kind == "done":
+                done += 1
+                self._merge_latency(message[2])
+                continue
+            _, _, number, end_offset, end_line, payload = message
+            parts.setdefault(number, []).append((end_offset, end_line, payload))
+            while len(parts.get(following, ())) == self.count:
+                ready = parts.pop(following)
+                yield ready[0][0], ready[0][1], self._combine([p for _, _, p in ready])
+                following += 1
+
+    def _combine(self, payloads: list[dict[str, Any]]) -> BatchResult:
+        """One batch's parts from every worker, merged in input order."""
+        from ..runner import BatchResult
+
+        cls = self.pipeline.event_class
+        names = list(cls.__fields__)
+        result = BatchResult()
+        for line, values in heapq.merge(*(p["accepted"] for p in payloads)):
+            event = object.__new__(cls)
+            object.__setattr__(event, "__dict__", dict(zip(names, values)))
+            result.accepted.append(event)
+            result.accepted_lines.append(line)
+        result.dead = list(heapq.merge(*(p["dead"] for p in payloads),
+                                       key=lambda letter: letter.line or 0))
+        result.failures = list(heapq.merge(*(p["failures"] for p in payloads),
+                                           key=lambda failure: failure[2]))
+        for payload in payloads:
+            result.dropped += payload["dropped"]
+            result.rejected_by.update(payload["rejected_by"])
+            result.dropped_by.update(payload["dropped_by"])
+            result.state.extend(payload["state"])
+        return result
+
+    def _merge_latency(self, latency: dict[str, tuple[list[int], int, int]]) -> None:
+        for name, (counts, total, total_ns) in latency.items():
+            histogram = self.pipeline.stats.stage(name).latency
+            histogram.counts = [a + b for a, b in zip(histogram.counts, counts)]
+            histogram.total += total
+            histogram.total_ns += total_ns
+
+    def close(self) -> None:
+        for process in self.processes:
+            if process.is_alive():
+                process.terminate()
+        for process in self.processes:
+            process.join(timeout=5)
+        self.processes = []

@@ -1,0 +1,107 @@
+"""The process executor gives the same database as inline, and refuses what it cannot do."""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import hookline
+from hookline.config import Config
+from hookline.executors.process import ExecutorError, _worker, partition_of
+from hookline.generate import write_jsonl
+
+PLUGIN = '''
+import hookline
+
+class Velocity(hookline.Stage, phase="validate", name="velocity"):
+    """Reject a user's events after their 40th: needs all of a user's events in order."""
+
+    def process(self, event):
+        seen = self.state.get(event.user_id, 0) + 1
+        self.state[event.user_id] = seen
+        if seen > 40:
+            raise hookline.Reject(f"{event.user_id}: {seen} events")
+
+class Flaky(hookline.Stage, phase="enrich", name="flaky"):
+    def process(self, event):
+        if event.event_id.endswith("7"):
+            raise RuntimeError("unlucky id")
+        event.tags = [*event.tags, "seen"]
+'''
+
+
+@pytest.fixture
+def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A plugin distribution on sys.path, found through its entry point, in every process."""
+    site = tmp_path / "site"
+    (site / "velocity_plugin").mkdir(parents=True)
+    (site / "velocity_plugin" / "__init__.py").write_text(textwrap.dedent(PLUGIN))
+    info = site / "velocity_plugin-2.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: velocity-plugin\nVersion: 2.0\n")
+    (info / "entry_points.txt").write_text("[hookline.plugins]\nvelocity = velocity_plugin\n")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("HOOKLINE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("HOOKLINE_PLUGINS", "velocity")
+    return site
+
+
+def _content(db: Path) -> dict[str, Any]:
+    with sqlite3.connect(db) as connection:
+        def rows(query: str) -> list[Any]:
+            return sorted(connection.execute(query).fetchall())
+
+        return {
+            "events": rows("SELECT * FROM events"),
+            "dead": rows("SELECT payload, reason, stage, line, source, plugin, version "
+                         "FROM dead_letters"),
+            "users": rows("SELECT * FROM agg_by_user"),
+            "kinds": rows("SELECT * FROM agg_by_kind"),
+            "state": rows("SELECT * FROM stage_state"),
+        }
+
+
+def test_process_executor_equals_inline(installed: Path, tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    write_jsonl(source, 6000, invalid_rate=0.05, seed=11)
+    config = Config(batch_size=700)
+
+    def run(db: str, **options: Any) -> hookline.Report:
+        return hookline.run([str(source)], db=str(tmp_path / db), config=config,
+                            pipeline=hookline.Pipeline.from_entry_points(config), **options)
+
+    inline = run("inline.db")
+    process = run("process.db", executor="process", workers=2)
+    assert inline.stages.get("velocity.velocity", 0) > 0, "the stateful stage must matter"
+    assert (process.read, process.accepted, process.dead_lettered) == (
+        inline.read, inline.accepted, inline.dead_lettered)
+    assert _content(tmp_path / "process.db") == _content(tmp_path / "inline.db")
+
+
+def test_objects_in_hand_cannot_travel_to_workers(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    write_jsonl(source, 10, seed=1)
+    with pytest.raises(ExecutorError, match="installed entry points"):
+        hookline.run([str(source)], db=str(tmp_path / "x.db"), executor="process",
+                     pipeline=hookline.Pipeline.from_plugins([]))
+
+
+def test_a_worker_refuses_other_plugin_versions(installed: Path, tmp_path: Path) -> None:
+    out: queue.Queue[Any] = queue.Queue()
+    spec = {"config": Config(plugins=("velocity",)).as_dict(), "versions": {"velocity": "1.0"},
+            "scoped_flags": {}, "db": str(tmp_path / "x.db"), "source": "-", "offset": 0,
+            "line": 0}
+    _worker(0, 2, spec, out)
+    kind, index, message = out.get_nowait()
+    assert kind == "error" and "'velocity': '2.0'" in message and "'velocity': '1.0'" in message
+
+
+def test_partitions_follow_the_user_not_the_line() -> None:
+    lines = [(b'{"user_id": "u17", "n": %d}' % i, i) for i in range(50)]
+    assert len({partition_of(raw, line, 4) for raw, line in lines}) == 1
+    assert len({partition_of(b"not json", line, 4) for line in range(50)}) == 4
