@@ -97,7 +97,7 @@ def test_a_worker_refuses_other_plugin_versions(installed: Path, tmp_path: Path)
             "scoped_flags": {}, "db": str(tmp_path / "x.db"), "source": "-", "offset": 0,
             "line": 0}
     _worker(0, 2, spec, out)
-    kind, index, message = out.get_nowait()
+    kind, _index, message = out.get_nowait()
     assert kind == "error" and "'velocity': '2.0'" in message and "'velocity': '1.0'" in message
 
 
