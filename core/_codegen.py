@@ -129,6 +129,20 @@ def _field_lines(name: str, field: Field[Any], ns: dict[str, Any], *, mapping: b
     return lines
 
 
+def compile_accepts(field: Field[Any]) -> Callable[[Any], bool]:
+    """``accepts(value)``: the field's inlined check, for validated assignment (``__set__``).
+
+    True means "valid and stored as is"; False sends the value down the slow path, which
+    accepts None for optional fields and explains every other refusal.
+    """
+    ns: dict[str, Any] = {}
+    checks = field.check_lines("v", ns, "return False")
+    assert checks is not None, "compile_accepts needs an inlinable field"
+    lines = ["def accepts(v):", *(f"    {line}" for line in checks), "    return True"]
+    owner = getattr(field.owner, "__qualname__", "?")
+    return compile_function("accepts", lines, ns, what=f"accepts {owner}.{field.name}")
+
+
 def compile_schema(cls: type[Schema]) -> None:
     """Give ``cls`` a generated ``__init__`` (keywords) and ``from_dict`` (a dict)."""
     fields = cls.__fields__

@@ -61,6 +61,10 @@ class _Missing:
 MISSING: Any = _Missing()
 
 
+def _never(value: Any) -> bool:
+    return False
+
+
 class Field(Generic[T]):
     """Base of all field descriptors.
 
@@ -96,13 +100,29 @@ class Field(Generic[T]):
         self.owner = owner
 
     def __set__(self, instance: Any, value: Any) -> None:
-        if getattr(instance, "__frozen__", False):
+        if instance.__frozen__:
             from .errors import FrozenInstanceError
 
             raise FrozenInstanceError(
                 f"{type(instance).__name__} is frozen: cannot assign field {self.name!r}"
             )
-        instance.__dict__[self.name] = self.validate(value, self.name)
+        accepts = self._accepts
+        if accepts is None:
+            accepts = self._accepts = self._compile_accepts()
+        if accepts(value):  # the common case: the inlined check, compiled once per field
+            instance.__dict__[self.name] = value
+        else:
+            instance.__dict__[self.name] = self.validate(value, self.name)
+
+    _accepts: Callable[[Any], bool] | None = None
+
+    def _compile_accepts(self) -> Callable[[Any], bool]:
+        """A function that is true for values stored as they are (false: take the slow path)."""
+        if not self.inlinable():
+            return _never
+        from ._codegen import compile_accepts
+
+        return compile_accepts(self)
 
     if TYPE_CHECKING:
         # Reads go straight to the instance dict at run time (no __get__, so CPython's

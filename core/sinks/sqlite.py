@@ -153,8 +153,11 @@ class SQLiteSink:
             return tuple(values[name] for name, _ in self._fields)
         row = dict(values)
         for name in self._json:
-            if row[name] is not None:
-                row[name] = json.dumps(row[name], separators=(",", ":"), default=_plain)
+            value = row[name]
+            if value:  # None stays NULL; [] and {} need no encoder
+                row[name] = _encode(value)
+            elif value is not None:
+                row[name] = "[]" if type(value) is list else "{}"
         return tuple(row[name] for name, _ in self._fields)
 
     def commit(
@@ -239,3 +242,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Event):
         return value.to_dict()
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+# One encoder for every row (json.dumps with options builds a new encoder per call).
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_plain).encode
