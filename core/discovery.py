@@ -11,16 +11,20 @@ no special case for interpreters under /tmp), and a warm start never imports
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
-import tempfile
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any
+import zlib
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# A warm start imports only what reading the cache needs: json, and zlib to name the file.
+# hashlib (OpenSSL), tempfile (shutil, random, bz2, lzma), pathlib (urllib.parse, ipaddress)
+# and dataclasses cost more than the rest of a warm listing; the cold path imports its own.
 
 __all__ = ["BACKEND_GROUP", "PLUGIN_GROUP", "EntryPointInfo", "cache_path", "installed"]
 
@@ -30,8 +34,7 @@ _GROUPS = (PLUGIN_GROUP, BACKEND_GROUP)
 _CACHE_FORMAT = 1
 
 
-@dataclass(frozen=True)
-class EntryPointInfo:
+class EntryPointInfo(NamedTuple):
     """One entry point: its name, ``module[:attr]`` value, and the distribution declaring it."""
 
     name: str
@@ -55,19 +58,33 @@ class EntryPointInfo:
         return f"{self.distribution} {self.version}"
 
 
-def cache_dir() -> Path:
-    """Where the cache lives: ``$HOOKLINE_CACHE_DIR``, else the user's cache folder."""
+def _cache_dir() -> str:
     explicit = os.environ.get("HOOKLINE_CACHE_DIR")
     if explicit:
-        return Path(explicit)
+        return explicit
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "hookline"
+    return os.path.join(base, "hookline")
+
+
+def _cache_file() -> str:
+    # crc32 only names the file: the fingerprint holds the prefix and the executable, so two
+    # environments whose names collide rescan instead of reading each other's plugins.
+    ident = f"{sys.prefix}\0{sys.executable}".encode()
+    return os.path.join(_cache_dir(), f"entry-points-{zlib.crc32(ident):08x}.json")
+
+
+def cache_dir() -> Path:
+    """Where the cache lives: ``$HOOKLINE_CACHE_DIR``, else the user's cache folder."""
+    from pathlib import Path
+
+    return Path(_cache_dir())
 
 
 def cache_path() -> Path:
     """The cache file of this interpreter (one per environment)."""
-    ident = f"{sys.prefix}\0{sys.executable}".encode()
-    return cache_dir() / f"entry-points-{hashlib.sha1(ident).hexdigest()[:16]}.json"
+    from pathlib import Path
+
+    return Path(_cache_file())
 
 
 def _metadata_names(path: str) -> list[str]:
@@ -86,7 +103,7 @@ def _fingerprint() -> list[Any]:
     time changes with every file a user writes (``hookline.db``…); for it, the names of
     the metadata folders it holds.
     """
-    stamp: list[Any] = [sys.version, __version__, _CACHE_FORMAT]
+    stamp: list[Any] = [sys.version, __version__, _CACHE_FORMAT, sys.prefix, sys.executable]
     for index, entry in enumerate(sys.path):
         path = entry or os.getcwd()
         if index == 0 and "site-packages" not in path:
@@ -109,19 +126,19 @@ def _scan() -> list[EntryPointInfo]:
 
     found: dict[tuple[str, str], EntryPointInfo] = {}
     for dist in distributions():
-        name = dist.metadata["Name"] or "?"
-        for ep in dist.entry_points:
-            if ep.group not in _GROUPS:
-                continue
+        entry_points = [ep for ep in dist.entry_points if ep.group in _GROUPS]
+        if not entry_points:
+            continue  # most distributions: their METADATA is never parsed
+        metadata = dist.metadata  # parsed once, for the name and the version
+        name, version = metadata["Name"] or "?", metadata["Version"] or "?"
+        for ep in entry_points:
             # The first distribution on sys.path wins, as it does for imports.
-            found.setdefault(
-                (ep.group, ep.name),
-                EntryPointInfo(ep.name, ep.value, ep.group, name, dist.version or "?"),
-            )
+            found.setdefault((ep.group, ep.name),
+                             EntryPointInfo(ep.name, ep.value, ep.group, name, version))
     return sorted(found.values(), key=lambda ep: (ep.group, ep.name))
 
 
-def _read_cache(path: Path, fingerprint: list[Any]) -> list[EntryPointInfo] | None:
+def _read_cache(path: str, fingerprint: list[Any]) -> list[EntryPointInfo] | None:
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
@@ -132,11 +149,14 @@ def _read_cache(path: Path, fingerprint: list[Any]) -> list[EntryPointInfo] | No
         return None
 
 
-def _write_cache(path: Path, fingerprint: list[Any], found: list[EntryPointInfo]) -> None:
+def _write_cache(path: str, fingerprint: list[Any], found: list[EntryPointInfo]) -> None:
+    import tempfile
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"fingerprint": fingerprint, "entry_points": [asdict(ep) for ep in found]}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".entry-points-")
+        folder = os.path.dirname(path)
+        os.makedirs(folder, exist_ok=True)
+        payload = {"fingerprint": fingerprint, "entry_points": [ep._asdict() for ep in found]}
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".entry-points-")
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(payload, handle)
         os.replace(tmp, path)  # atomic: a concurrent reader sees the old or the new file
@@ -151,7 +171,7 @@ def installed(group: str = PLUGIN_GROUP, *, use_cache: bool | None = None) -> li
     found: list[EntryPointInfo] | None = None
     if use_cache:
         fingerprint = _fingerprint()
-        path = cache_path()
+        path = _cache_file()
         found = _read_cache(path, fingerprint)
         if found is None:
             found = _scan()
