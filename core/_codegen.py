@@ -70,7 +70,7 @@ def _unknown(
 ) -> list[FieldError]:
     errors = [] if errors is None else errors
     for key in unknown_keys(cls, data):
-        errors.append(FieldError(str(key), "is not a field of the schema", data[key]))
+        errors.append(FieldError(key, "is not a field of the schema", data[key]))
     return errors
 
 
@@ -92,7 +92,7 @@ def _field_lines(name: str, field: Field[Any], ns: dict[str, Any], *, mapping: b
     var = f"v_{name}"
     ns[f"_f_{name}"] = field
     if field.required:
-        if_missing = [f"errors = _missing(errors, {name!r})"]
+        if_missing = [f"_errors = _missing(_errors, {name!r})"]
     elif field.default is MISSING:
         if_missing = [f"{var} = None"]
     elif callable(field.default):
@@ -109,8 +109,10 @@ def _field_lines(name: str, field: Field[Any], ns: dict[str, Any], *, mapping: b
         lines += [f"    {var} = data.get({name!r}, _MISSING)", f"    if {var} is _MISSING:"]
     else:
         lines += [f"    {var} = {name}", f"    if {var} is _MISSING:"]
-    lines += ["        missing += 1", *(f"        {line}" for line in if_missing)]
-    fail = f"errors = _invalid(errors, _f_{name}, {var}, {name!r})"
+    if field.converts and not field.required:
+        if_missing.append(f"if {var} is not None: {var} = _f_{name}.convert({var})")
+    lines += ["        _missing_n += 1", *(f"        {line}" for line in if_missing)]
+    fail = f"_errors = _invalid(_errors, _f_{name}, {var}, {name!r})"
     checks = field.check_lines(var, ns, fail) if field.inlinable() else None
     if checks is not None:
         if field.optional:
@@ -120,9 +122,9 @@ def _field_lines(name: str, field: Field[Any], ns: dict[str, Any], *, mapping: b
         return lines
     # Not inlinable (validators, conversion, nested schemas): ask the field itself.
     lines.append("    else:")
-    lines.append(f"        problems = _f_{name}.problems({var}, {name!r})")
-    lines.append("        if problems:")
-    lines.append("            errors = problems if errors is None else errors + problems")
+    lines.append(f"        _problems = _f_{name}.problems({var}, {name!r})")
+    lines.append("        if _problems:")
+    lines.append("            _errors = _problems if _errors is None else _errors + _problems")
     if field.converts:
         lines.append(f"        elif {var} is not None:")
         lines.append(f"            {var} = _f_{name}.convert({var})")
@@ -169,19 +171,19 @@ def compile_schema(cls: type[Schema]) -> None:
         "    if data.__class__ is not dict:",
         "        raise _ValidationError([_FieldError('$', 'must be an object', data)],"
         " _schema_name)",
-        "    errors = None",
-        "    missing = 0",
+        "    _errors = None",
+        "    _missing_n = 0",
     ]
     for name, field in fields.items():
         lines += _field_lines(name, field, ns, mapping=True)
-    lines.append(f"    if len(data) + missing != {len(fields)}:")
+    lines.append(f"    if len(data) + _missing_n != {len(fields)}:")
     if cls.__extra__ == "properties" and "properties" in fields:
         lines.append("        v_properties = _keep_extra(cls, data, v_properties)")
     else:
-        lines.append("        errors = _unknown(cls, errors, data)")
+        lines.append("        _errors = _unknown(cls, _errors, data)")
     lines += [
-        "    if errors is not None:",
-        "        raise _ValidationError(errors, _schema_name)",
+        "    if _errors is not None:",
+        "        raise _ValidationError(_errors, _schema_name)",
         "    self = _new(cls)",
     ]
     if any(field.converts for field in fields.values()):
@@ -189,7 +191,7 @@ def compile_schema(cls: type[Schema]) -> None:
     else:
         # Every key present, known and valid, nothing converted: the values are data's own,
         # and copying the dict in C is cheaper than rebuilding it from the locals.
-        copied = f"data.copy() if not missing else {{{stored}}}"
+        copied = f"data.copy() if not _missing_n and len(data) == {len(fields)} else {{{stored}}}"
         lines.append(f"    _set_dict(self, '__dict__', {copied})")
     lines.append("    return self")
     from_dict = compile_function("from_dict", lines, ns, what=f"from_dict {qualname}")
@@ -197,17 +199,17 @@ def compile_schema(cls: type[Schema]) -> None:
     # __init__(self, *, field=MISSING, ...)
     params = ", ".join(f"{name}=_MISSING" for name in fields)
     lines = [
-        f"def __init__(self{', *, ' + params if params else ''}):",
+        f"def __init__(_self{', *, ' + params if params else ''}):",
         f'    """Build a {cls.__name__} from keywords, checking every field (generated)."""',
-        "    errors = None",
-        "    missing = 0",
+        "    _errors = None",
+        "    _missing_n = 0",
     ]
     for name, field in fields.items():
         lines += _field_lines(name, field, ns, mapping=False)
     lines += [
-        "    if errors is not None:",
-        "        raise _ValidationError(errors, _schema_name)",
-        f"    _set_dict(self, '__dict__', {{{stored}}})",
+        "    if _errors is not None:",
+        "        raise _ValidationError(_errors, _schema_name)",
+        f"    _set_dict(_self, '__dict__', {{{stored}}})",
     ]
     init = compile_function("__init__", lines, ns, what=f"__init__ {qualname}")
 

@@ -88,6 +88,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.metrics_file:
         with open(args.metrics_file, "w", encoding="utf-8") as handle:
             handle.write(pipeline.stats.prometheus())
+            if "hookline.behaviors" in sys.modules:  # what timed() behaviours measured
+                from .behaviors import DEFAULT_METRICS
+
+                handle.write(DEFAULT_METRICS.prometheus_text(prefix="hookline_timed"))
     if args.profile:
         with open(args.profile, "w", encoding="utf-8") as handle:
             json.dump(report.stage_stats, handle, indent=2)
@@ -121,6 +125,8 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
         for stage in record["stages"]:
             flag = f"  [flag {stage['flag']}]" if stage["flag"] else ""
             print(f"    {stage['phase']:<9} #{stage['position']:<3} {stage['name']}{flag}")
+            for behavior in stage["behaviors"]:
+                print(f"              + {behavior['spec']}  (from {behavior['source']})")
         hooks = record["hooks"]
         if hooks:
             print(f"    hooks: {', '.join(hooks)}")
@@ -282,9 +288,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except Exception as exc:
         from .config import ConfigError
+        from .errors import SchemaError
 
         if isinstance(exc, ConfigError):
             print(f"hookline: configuration error: {exc}", file=sys.stderr)
+            return 1
+        if isinstance(exc, SchemaError):  # two plugins declaring one field differently…
+            print(f"hookline: plugin schema conflict: {exc}", file=sys.stderr)
             return 1
         raise
     return code

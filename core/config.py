@@ -12,6 +12,8 @@ key                    environment                         meaning
 ``batch_size``                                             events per committed batch
 ``[settings.NAME]``                                        settings of plugin NAME's stages
 ``[flags]``            ``HOOKLINE_FLAGS="a=on,b=0.25"``    feature flag values (see flags)
+``[behaviors]``                                            behaviours injected around stages
+``[error_policy]``                                         dead-letter, skip-plugin, fail-run
 =====================  ==================================  ===============================
 """
 
@@ -64,6 +66,8 @@ class Config:
     max_dead_letter_ratio: float | None = None
     #: One event in this many is timed per stage (1: every event, as ``--profile``).
     sample_every: int = 16
+    #: ``[behaviors]``: stage-name pattern -> behaviour specs injected around those stages.
+    behaviors: Mapping[str, Any] = field(default_factory=dict)
     source: str = "defaults"
 
     def with_(self, **changes: Any) -> Config:
@@ -94,6 +98,7 @@ class Config:
             "quarantine_after": self.quarantine_after,
             "max_dead_letter_ratio": self.max_dead_letter_ratio,
             "sample_every": self.sample_every,
+            "behaviors": {k: v for k, v in self.behaviors.items()},
             "source": self.source,
         }
 
@@ -110,7 +115,7 @@ class Config:
     def from_mapping(cls, data: Mapping[str, Any], *, source: str = "mapping") -> Config:
         known = {"plugins", "disable_plugins", "disable_plugin_autoload", "strict", "batch_size",
                  "settings", "flags", "error_policy", "quarantine_after",
-                 "max_dead_letter_ratio", "sample_every"}
+                 "max_dead_letter_ratio", "sample_every", "behaviors"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"{source}: unknown setting(s) {', '.join(unknown)}")
@@ -136,6 +141,7 @@ class Config:
             quarantine_after=_count(data.get("quarantine_after", 100), "quarantine_after", source),
             max_dead_letter_ratio=_ratio(data.get("max_dead_letter_ratio"), source),
             sample_every=max(1, _count(data.get("sample_every", 16), "sample_every", source)),
+            behaviors=_behaviors(data.get("behaviors", {}), source),
             source=source,
         )
 
@@ -149,6 +155,17 @@ def _policies(value: Any, source: str) -> dict[str, str]:
             raise ConfigError(f"{source}: error_policy.{name} = {policy!r}; use one of "
                               f"{', '.join(allowed)}")
     return dict(value)
+
+
+def _behaviors(table: Any, source: str) -> dict[str, Any]:
+    """Check a ``[behaviors]`` table now, so a typo fails before any event is read."""
+    from .behaviors import BehaviorError, parse_table
+
+    try:
+        parse_table(table, source=f"{source} [behaviors]")
+    except BehaviorError as exc:
+        raise ConfigError(str(exc)) from None
+    return dict(table)
 
 
 def _count(value: Any, key: str, source: str) -> int:

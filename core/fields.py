@@ -89,8 +89,14 @@ class Field(Generic[T]):
         self.optional = optional
         self.validators = tuple(validators)
         self.description = description
-        if default is not MISSING and not callable(default):
-            problems = self.problems(default, "default")
+        if type(default) in (list, dict, set) and not self.converts:
+            raise SchemaError(
+                f"{self!r}: a mutable default would be shared by every event; "
+                f"use a factory such as default={type(default).__name__}"
+            )
+        if default is not MISSING:
+            sample = default() if callable(default) else default
+            problems = self.problems(sample, "default")
             if problems:
                 raise SchemaError(f"{self!r}: its default is invalid: {problems[0]}")
 
@@ -183,7 +189,7 @@ class Field(Generic[T]):
         problems = self.problems(value, path)
         if problems:
             raise ValidationError(problems, getattr(self.owner, "__name__", None))
-        return value if value is None else self.convert(value)
+        return value if value is None or not self.converts else self.convert(value)
 
     # -- code generation -----------------------------------------------------------------
     def condition(self, var: str, ns: dict[str, Any]) -> str | None:
@@ -271,9 +277,9 @@ class _Bounded(Field[T]):
 
     def _bounds_problem(self, value: Any) -> str | None:
         low, high = self.minimum, self.maximum
-        if low is not None and (value <= low if self.exclusive_minimum else value < low):
+        if low is not None and not (value > low if self.exclusive_minimum else value >= low):
             return self._too_low
-        if high is not None and (value >= high if self.exclusive_maximum else value > high):
+        if high is not None and not (value < high if self.exclusive_maximum else value <= high):
             return self._too_high
         return None
 
@@ -379,7 +385,11 @@ class Timestamp(Field[int]):
 
 
 def _parse_iso_ms(text: str) -> int | None:
-    from datetime import datetime, timezone  # only schemas with Timestamp(iso=True) need it
+    from datetime import (  # only schemas with Timestamp(iso=True) need it
+        datetime,
+        timedelta,
+        timezone,
+    )
 
     if len(text) > 64:
         return None
@@ -389,7 +399,7 @@ def _parse_iso_ms(text: str) -> int | None:
         return None
     if moment.tzinfo is None:
         return None  # a naive time is ambiguous: refuse rather than guess a zone
-    millis = int(moment.astimezone(timezone.utc).timestamp() * 1000)
+    millis = (moment - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(milliseconds=1)
     return millis if millis > 0 else None
 
 
@@ -425,11 +435,12 @@ class String(Field[str]):
         return None
 
     def condition(self, var: str, ns: dict[str, Any]) -> str | None:
+        ns["_len"] = len
         parts = [f"{var}.__class__ is str"]
         if self.min_length:
-            parts.append(f"len({var}) >= {self.min_length}")
+            parts.append(f"_len({var}) >= {self.min_length}")
         if self.max_length is not None:
-            parts.append(f"len({var}) <= {self.max_length}")
+            parts.append(f"_len({var}) <= {self.max_length}")
         if self._match is not None:
             name = f"_match_{var}"
             ns[name] = self._match
@@ -540,16 +551,28 @@ class List(Field[list[Any]]):
         assert self.of is not None
         return [item if item is None else self.of.convert(item) for item in value]
 
-    def condition(self, var: str, ns: dict[str, Any]) -> str | None:
+    def _shape(self, var: str, ns: dict[str, Any]) -> str:
+        ns["_len"] = len
         parts = [f"{var}.__class__ is list"]
         if self.min_length:
-            parts.append(f"len({var}) >= {self.min_length}")
+            parts.append(f"_len({var}) >= {self.min_length}")
         if self.max_length is not None:
-            parts.append(f"len({var}) <= {self.max_length}")
+            parts.append(f"_len({var}) <= {self.max_length}")
         return " and ".join(parts)
 
+    def condition(self, var: str, ns: dict[str, Any]) -> str | None:
+        if self.of is None:
+            return self._shape(var, ns)
+        item = self.of.condition(f"{var}_i", ns)
+        if item is None:
+            return None
+        if self.of.optional:
+            item = f"{var}_i is None or {item}"
+        ns["_all"] = all
+        return f"{self._shape(var, ns)} and _all({item} for {var}_i in {var})"
+
     def check_lines(self, var: str, ns: dict[str, Any], fail: str) -> list[str] | None:
-        lines = super().check_lines(var, ns, fail)
+        lines = [f"if not ({self._shape(var, ns)}):", f"    {fail}"]
         if lines is None or self.of is None:
             return lines
         # A plain loop in the generated function: no generator frame per list.
@@ -612,7 +635,8 @@ class Mapping(Field[dict[str, Any]]):
         return {k: v if v is None else self.values.convert(v) for k, v in value.items()}
 
     def condition(self, var: str, ns: dict[str, Any]) -> str | None:
-        parts = [f"{var}.__class__ is dict", f"(not {var} or all({var}_k.__class__ is str "
+        ns["_all"] = all
+        parts = [f"{var}.__class__ is dict", f"(not {var} or _all({var}_k.__class__ is str "
                  f"for {var}_k in {var}))"]
         for sub, loop in ((self.keys, f"{var}"), (self.values, f"{var}.values()")):
             if sub is None:
@@ -622,7 +646,7 @@ class Mapping(Field[dict[str, Any]]):
                 return None
             if sub.optional:
                 item = f"{var}_j is None or {item}"
-            parts.append(f"all({item} for {var}_j in {loop})")
+            parts.append(f"_all({item} for {var}_j in {loop})")
         return " and ".join(parts)
 
     def inlinable(self) -> bool:

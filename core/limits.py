@@ -21,7 +21,7 @@ MAX_NUMBER_DIGITS = 100
 
 # Every digit becomes "0"; a run of 101 zeros is then a plain substring search (both in C,
 # ~8x faster than a regular expression scanning for 101 digits on a typical line).
-_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789.eE+-", b"0" * 14)  # a number's bytes
 _TOO_MANY_DIGITS = b"0" * (MAX_NUMBER_DIGITS + 1)
 _decode = json.JSONDecoder().decode
 
@@ -72,6 +72,7 @@ def parse_json(line: str | bytes) -> Any:
             return json.loads(text, parse_int=_checked_number, parse_float=_checked_number)
         return _decode(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"malformed JSON: {exc.msg} at column {exc.colno}") from None
+        msg = exc.msg.removesuffix(" at")  # "Unterminated string starting at"
+        raise InputError(f"malformed JSON: {msg} at column {exc.colno}") from None
     except RecursionError:
         raise InputError(f"nesting deeper than {MAX_DEPTH} levels") from None

@@ -47,10 +47,11 @@ class StageRecord:
     position: int
     cls: str
     flag: str | None = None
+    behaviors: list[dict[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.qualname, "phase": self.phase, "position": self.position,
-                "class": self.cls, "flag": self.flag}
+                "class": self.cls, "flag": self.flag, "behaviors": self.behaviors}
 
 
 @dataclass
@@ -87,13 +88,36 @@ class PluginRecord:
 
 
 class _StageAdapter:
-    """What pluggy sees of a stage: one attribute, the phase hook, bound to ``process``."""
+    """What pluggy sees of a stage: one attribute, the phase hook, bound to ``process``
+    wrapped in the behaviours that configuration or code injects."""
 
     def __init__(self, info: StageInfo, instance: Stage, qualname: str) -> None:
         self.info = info
         self.stage = instance
         self.qualname = qualname
-        setattr(self, hookspecs.phase_hook(info.phase), instance.process)
+        self.injected: list[tuple[Any, str]] = []  # (behaviour, where it came from)
+        self.function: Any = instance.process
+        setattr(self, hookspecs.phase_hook(info.phase), self.function)
+
+    def inject(self, rules: Sequence[Any], metrics: Any) -> Any:
+        """Wrap ``process`` in the behaviours of ``rules``; returns the new function."""
+        from .behaviors import inject
+
+        behaviors = [b for rule in rules for b in rule.behaviors]
+        self.injected += [(b, rule.source) for rule in rules for b in rule.behaviors]
+        self.function = inject(self.function, behaviors, name=self.qualname, metrics=metrics)
+        setattr(self, hookspecs.phase_hook(self.info.phase), self.function)
+        return self.function
+
+    def behaviors(self) -> list[dict[str, str]]:
+        """Every behaviour around the stage, outermost first, with its source."""
+        from .behaviors import applied
+
+        shown = [{"spec": b.spec, "source": source} for b, source in reversed(self.injected)]
+        injected = {id(b) for b, _ in self.injected}
+        shown += [{"spec": b.spec, "source": "code"} for b in applied(self.function)
+                  if id(b) not in injected]
+        return shown
 
     def __repr__(self) -> str:
         return f"<stage {self.qualname} ({self.info.where})>"
@@ -249,8 +273,15 @@ def _units(record: PluginRecord, obj: Any, config: Config, registry: Registry) -
             instance = info.cls(settings[info.name])
         except Exception as exc:
             raise PluginError(f"stage {qualname} ({info.where}) cannot start: {exc}") from exc
-        units.append(_Unit(qualname, _StageAdapter(info, instance, qualname), record,
-                           info.before, info.after))
+        adapter = _StageAdapter(info, instance, qualname)
+        if config.behaviors:
+            from .behaviors import matching, parse_table
+
+            rules = matching(parse_table(config.behaviors, source=f"{config.source} "
+                                         "[behaviors]"), qualname)
+            if rules:
+                adapter.inject(rules, metrics=None)
+        units.append(_Unit(qualname, adapter, record, info.before, info.after))
     return units
 
 
@@ -353,7 +384,8 @@ def _record_positions(plugins: PluginSet, units: Sequence[_Unit]) -> None:
             unit = by_obj.get(id(impl.plugin))
             if unit is not None and isinstance(unit.obj, _StageAdapter):
                 unit.record.stages.append(StageRecord(
-                    unit.name, phase, position, unit.obj.info.where, unit.obj.info.flag))
+                    unit.name, phase, position, unit.obj.info.where, unit.obj.info.flag,
+                    unit.obj.behaviors()))
 
 
 def _load_one(record: PluginRecord, value: str, config: Config, registry: Registry) -> list[_Unit]:

@@ -174,6 +174,26 @@ class Pipeline:
         self.stats.stage(stage).skipped += 1
         self.hook.hookline_stage_error(stage=stage, event=read_only(event), error=error)
 
+    def inject(self, pattern: str, *behaviors: Any) -> list[str]:
+        """Wrap every stage whose name ``pattern`` selects (``fraud.*``) in ``behaviors``
+        (``retry(attempts=3)`` objects or spec strings), first outermost, without editing
+        the stages. Returns the stages changed; ``hookline plugins`` shows the behaviours."""
+        from .behaviors import Rule, parse
+
+        rule = Rule(pattern, tuple(parse(b) for b in behaviors), "code: Pipeline.inject")
+        changed = []
+        for impl in self._phase_impls():
+            adapter = impl.plugin
+            if hasattr(adapter, "inject") and rule.matches(adapter.qualname):
+                impl.function = adapter.inject([rule], metrics=None)
+                changed.append(adapter.qualname)
+        self.rebuild()
+        return changed
+
+    def _phase_impls(self) -> list[Any]:
+        return [impl for phase in hookspecs.PHASES
+                for impl in self.plugins.impls(hookspecs.phase_hook(phase))]
+
     def quarantine(self, stage: str) -> None:
         """Take ``stage`` (or every stage of a plugin) out of the plans for the rest of the run."""
         for name, plugin in list(self.plugins.manager.list_name_plugin()):

@@ -202,7 +202,7 @@ class Stage(metaclass=StageMeta, abstract=True):
 
     ``process`` may assign fields (validated), return None or a replacement event, raise
     ``hookline.Reject(reason)`` or ``hookline.Drop()``. A nested ``Settings`` class (a
-    ``hookline.Settings``) validates the plugin's ``[plugins.<name>]`` configuration.
+    ``hookline.Settings``) validates the plugin's ``[settings.<name>]`` configuration.
     """
 
     __stage__: ClassVar[StageInfo | None]

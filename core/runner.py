@@ -92,7 +92,7 @@ def process_batch(pipeline: Pipeline, batch: Batch, origin: Callable[[str], Any]
             if pipeline.policy(exc.stage) == FAIL_RUN:
                 raise RunAborted(exc.stage, exc.error, number) from exc.error
             result.failures.append((exc.stage, exc.error, number))
-            reason = f"{exc.stage} raised {type(exc.error).__name__}: {exc.error}"
+            reason = _failure_reason(exc)
             result.dead.append(DeadLetter(_text(raw), reason, exc.stage,
                                           _short_traceback(exc.error), number, name,
                                           *origin(exc.stage)))
@@ -122,6 +122,14 @@ class Breaker:
                 tripped.append(stage)
         self.accepted += len(result.accepted)
         return tripped
+
+
+def _failure_reason(failure: StageFailed) -> str:
+    """``timeout after 0.05 s in fraud.velocity`` or ``fraud.velocity raised KeyError: 'x'``."""
+    timed_out = getattr(failure.error, "reason", None)
+    if isinstance(failure.error, TimeoutError) and isinstance(timed_out, str):
+        return f"{timed_out} in {failure.stage}"
+    return f"{failure.stage} raised {type(failure.error).__name__}: {failure.error}"
 
 
 def _text(raw: bytes) -> str:
@@ -155,6 +163,12 @@ def dedupe(sink: SQLiteSink, result: BatchResult) -> None:
             seen.add(event_id)
             kept.append(event)
     result.accepted = kept
+
+
+def _timed_metrics() -> dict[str, Any]:
+    """What ``timed()`` behaviours measured, when the behaviours module is in use."""
+    behaviors = sys.modules.get("hookline.behaviors")
+    return behaviors.DEFAULT_METRICS.snapshot() if behaviors is not None else {}
 
 
 def origin_of(pipeline: Pipeline) -> Callable[[str], tuple[str | None, str | None, str | None]]:
@@ -251,6 +265,9 @@ def run(
                 break
         report.duration_s = time.perf_counter() - started
         report.stage_stats = pipeline.stats.as_dict()
+        timed = _timed_metrics()
+        if timed:
+            report.sections["timed"] = timed
         pipeline.hook.hookline_run_end(run=info, report=report)
         sink.record_run(info.started_at, report.as_dict())
     finally:

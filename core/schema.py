@@ -9,6 +9,7 @@ descriptor on the class shadows, and reads are the hot path of every stage.
 
 from __future__ import annotations
 
+import keyword
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -45,7 +46,8 @@ class Schema:
             fields.update(getattr(base, "__fields__", {}))
         for name, value in list(vars(cls).items()):
             if isinstance(value, Field):
-                if name.startswith("_") or hasattr(Schema, name):
+                if (name.startswith("_") or hasattr(Schema, name) or not name.isidentifier()
+                        or keyword.iskeyword(name)):
                     raise SchemaError(f"{cls.__qualname__}: {name!r} cannot be a field name")
                 fields[name] = value
                 delattr(cls, name)  # reads go to the instance dict; see the module docstring
@@ -107,7 +109,7 @@ class Schema:
             if name == "properties" and cls.__extra__ == "properties":
                 extra = {k: data[k] for k in unknown_keys(cls, data)}
                 value = {**value, **extra} if extra else value
-            field.__set__(self, value)
+            self.__dict__[name] = field.validate(value, name)
         return self
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -174,13 +176,13 @@ def _compile_on_first_use(cls: type[Schema]) -> None:
         compile_now()
         return cls.from_dict(data)
 
-    def stand_in_init(self: Any, **values: Any) -> None:
+    def stand_in_init(self: Any, /, **values: Any) -> None:
         compile_now()
         cls.__init__(self, **values)
 
     stand_in_init.__qualname__ = f"{cls.__qualname__}.__init__"
     stand_in_from_dict.__qualname__ = f"{cls.__qualname__}.from_dict"
-    cls.__init__ = stand_in_init  # type: ignore[method-assign]
+    cls.__init__ = stand_in_init  # type: ignore[method-assign,assignment]
     cls.from_dict = staticmethod(stand_in_from_dict)  # type: ignore[method-assign]
 
 
@@ -204,7 +206,7 @@ class Event(Schema):
 
 
 class Settings(Schema):
-    """Base class of a plugin's settings; validated from the ``[plugins.<name>]`` config table."""
+    """Base class of a plugin's settings; validated from the ``[settings.<name>]`` config table."""
 
 
 class DefaultEvent(Event):

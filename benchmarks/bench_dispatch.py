@@ -1,0 +1,299 @@
+"""Dispatching one event through one phase of N implementations (issue 5).
+
+For N = 3 and N = 10 implementations that each do trivial work (read one field of the event
+and return None), one event through:
+
+* direct loop: ``for f in functions: f(event)`` over the same bound ``process`` methods
+  (the limit: nothing but the calls);
+* hookline phase: the compiled call plan of the validate phase, ``pipeline._phases[0]``,
+  of ``Pipeline.from_plugins([...N Stage classes...])``;
+* hookline process(event): ``pipeline.process(event)`` on that pipeline, whose enrich and
+  score phases are empty;
+* pluggy: ``pm.hook.hookline_validate(event=e)``, plain pluggy, N plugin objects;
+* stevedore: ``ExtensionManager.map(call, e)``, N extensions built in memory with
+  ``make_test_instance`` (skipped when stevedore is not installed).
+
+And the cost of one monitoring-style ``@hookline.hookimpl(wrapper=True)`` generator wrapper
+(two clock reads, two counter updates) added to the phase: ``(phase with the wrapper - phase)
+/ direct loop``, paired per round. For comparison: the same wrapper driven by hand around the
+direct loop (the floor for any generator wrapper), a wrapper that only yields (hookline's own
+share of the cost), pluggy with the same wrapper, and hookline-monitoring's real wrapper when
+that plugin is installed.
+
+    python benchmarks/bench_dispatch.py [--quick] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from collections.abc import Callable, Generator, Sequence
+from pathlib import Path
+from time import perf_counter_ns
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import pluggy
+from _harness import Case, Results, check, compare, finish, note, parse_args
+
+import hookline
+
+NAME = "dispatch"
+PACKAGES = ("hookline", "pluggy", "stevedore", "hookline-monitoring")
+SIZES = (3, 10)
+
+EVENT = {"event_id": "e-1", "user_id": "u-1842", "kind": "purchase", "ts": 1_767_225_600_000,
+         "amount": 12.5, "currency": "EUR", "tags": ["web"]}
+
+# --------------------------------------------------------------------------------------------
+# The implementations: N stage classes whose process() reads one field
+
+
+class _Reads(hookline.Stage, abstract=True):
+    """A stage doing the least real work: read one field of the event."""
+
+    def process(self, event: Any) -> None:
+        event.amount  # noqa: B018 - the read is the work
+
+
+def stage_classes(n: int) -> list[type[hookline.Stage]]:
+    """N distinct validate-phase stages ``s00``... (recorded in the registry active now)."""
+    return [
+        types.new_class(f"Reads{i:02d}", (_Reads,),
+                        {"phase": "validate", "name": f"s{i:02d}"})
+        for i in range(n)
+    ]
+
+
+class Stats:
+    """What a monitoring wrapper keeps: a call count and the total time."""
+
+    __slots__ = ("calls", "total_ns")
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.total_ns = 0
+
+
+def timing_wrapper(stats: Stats) -> Callable[[Any], Generator[None, Any, Any]]:
+    """A monitoring-style generator wrapper: time the phase, count the call."""
+
+    def hookline_validate(event: Any) -> Generator[None, Any, Any]:
+        start = perf_counter_ns()
+        try:
+            return (yield)
+        finally:
+            stats.total_ns += perf_counter_ns() - start
+            stats.calls += 1
+
+    return hookline_validate
+
+
+def _yield_only(event: Any) -> Generator[None, Any, Any]:
+    return (yield)
+
+
+def wrapper_plugin(function: Callable[[Any], Generator[None, Any, Any]], marker: Any) -> Any:
+    """A plugin object whose ``hookline_validate`` is ``function`` marked ``wrapper=True``."""
+    plugin = types.SimpleNamespace()
+    function.__name__ = "hookline_validate"
+    plugin.hookline_validate = marker(wrapper=True)(function)
+    return plugin
+
+
+# --------------------------------------------------------------------------------------------
+# The peers
+
+
+def hookline_pipeline(classes: Sequence[type[hookline.Stage]], *extra: Any) -> Any:
+    """``Pipeline.from_plugins`` with the stages in plugin ``bench`` and ``extra`` plugins."""
+    from hookline.pipeline import Pipeline
+
+    plugins = [("bench", cls) for cls in classes]
+    plugins += [(f"extra{i}", obj) for i, obj in enumerate(extra)]
+    return Pipeline.from_plugins(plugins)
+
+
+_spec = pluggy.HookspecMarker("bench")
+_impl = pluggy.HookimplMarker("bench")
+
+
+class _Spec:
+    @_spec
+    def hookline_validate(self, event: Any) -> Any:
+        """The phase, as a plain pluggy hook."""
+
+
+class _PluggyPlugin:
+    @_impl
+    def hookline_validate(self, event: Any) -> None:
+        event.amount  # noqa: B018 - the read is the work
+
+
+def pluggy_manager(n: int, *wrappers: Any) -> pluggy.PluginManager:
+    """Plain pluggy: a manager with the hook spec and N implementations (plus wrappers)."""
+    manager = pluggy.PluginManager("bench")
+    manager.add_hookspecs(_Spec)
+    for i in range(n):
+        manager.register(_PluggyPlugin(), name=f"s{i:02d}")
+    for i, wrapper in enumerate(wrappers):
+        manager.register(wrapper, name=f"wrapper{i}")
+    return manager
+
+
+def _call_extension(extension: Any, event: Any) -> Any:
+    return extension.obj.process(event)
+
+
+def stevedore_manager(stages: Sequence[hookline.Stage]) -> Any:
+    """An ExtensionManager over the stage instances, built in memory (None if not installed)."""
+    try:
+        from stevedore.extension import Extension, ExtensionManager
+    except ImportError:
+        return None
+    extensions = [Extension(f"s{i:02d}", None, type(stage), stage)  # type: ignore[arg-type]
+                  for i, stage in enumerate(stages)]
+    return ExtensionManager.make_test_instance(extensions, propagate_map_exceptions=True)
+
+
+def monitoring_plugin() -> Any:
+    """hookline-monitoring's hook module (its real timing wrappers), or None."""
+    try:
+        from hookline_monitoring import _hooks
+    except ImportError:
+        return None
+    return _hooks
+
+
+# --------------------------------------------------------------------------------------------
+# The benchmark
+
+
+def cases(n: int) -> tuple[list[Case], list[str]]:
+    """The cases for N implementations, checked to call every implementation once."""
+    skipped: list[str] = []
+    with hookline.Registry().activate():
+        classes = stage_classes(n)
+    calls = [0]
+
+    event = hookline.DefaultEvent.from_dict(dict(EVENT))
+    instances = [cls() for cls in classes]
+    functions = [stage.process for stage in instances]
+    plain = hookline_pipeline(classes)
+    stats = Stats()
+    wrapped = hookline_pipeline(classes, wrapper_plugin(timing_wrapper(stats), hookline.hookimpl))
+    yielding = hookline_pipeline(classes, wrapper_plugin(_yield_only, hookline.hookimpl))
+    pm = pluggy_manager(n)
+    pm_wrapped = pluggy_manager(n, wrapper_plugin(timing_wrapper(Stats()), _impl))
+    assert plain.event_class is hookline.DefaultEvent, "no plugin adds fields: no conversion"
+
+    wrapper_stats = stats
+    hand_wrapper = timing_wrapper(Stats())
+    ns: dict[str, Any] = {
+        "e": event, "fns": functions, "phase": plain._phases[0], "process": plain.process,
+        "wphase": wrapped._phases[0], "yphase": yielding._phases[0],
+        "pm": pm, "pm_wrapped": pm_wrapped,
+        "w": hand_wrapper, "StopIteration": StopIteration,
+    }
+    found = [
+        Case.inline("direct loop", "for f in fns:\n    f(e)", ns),
+        Case.inline("hookline phase", "phase(e)", ns),
+        Case.inline("hookline process(event)", "process(e)", ns),
+        Case.inline("pluggy hook call", "pm.hook.hookline_validate(event=e)", ns),
+    ]
+    manager = stevedore_manager(instances)
+    if manager is not None:
+        ns["smap"], ns["call"] = manager.map, _call_extension
+        found.append(Case.inline("stevedore map", "smap(call, e)", ns))
+    else:
+        skipped.append("stevedore is not installed: its row is skipped")
+    found += [
+        Case.inline("hookline phase + timing wrapper", "wphase(e)", ns),
+        Case.inline("hookline phase + yield-only wrapper", "yphase(e)", ns),
+        Case.inline("direct loop + timing wrapper by hand",
+                    "g = w(e)\nnext(g)\nfor f in fns:\n    f(e)\n"
+                    "try:\n    g.send(None)\nexcept StopIteration:\n    pass", ns),
+        Case.inline("pluggy + timing wrapper", "pm_wrapped.hook.hookline_validate(event=e)", ns),
+    ]
+    monitoring = monitoring_plugin()
+    if monitoring is not None:
+        ns["mphase"] = hookline_pipeline(classes, monitoring)._phases[0]
+        found.append(Case.inline("hookline phase + hookline-monitoring", "mphase(e)", ns))
+    else:
+        skipped.append("hookline-monitoring is not installed: its row is skipped")
+
+    # Every peer calls each of the N implementations once (a counting event tells).
+    counting: Any = _Counting(calls)
+    peers: list[tuple[str, Callable[[], object]]] = [
+        ("direct loop", lambda: [f(counting) for f in functions]),
+        ("hookline phase", lambda: plain._phases[0](counting)),
+        ("pluggy", lambda: pm.hook.hookline_validate(event=counting)),
+    ]
+    for name, call in peers:
+        calls[0] = 0
+        call()
+        assert calls[0] == n, f"{name} read the field {calls[0]} times, not {n}"
+    if manager is not None:
+        calls[0] = 0
+        manager.map(_call_extension, counting)
+        assert calls[0] == n, f"stevedore read the field {calls[0]} times, not {n}"
+    before = wrapper_stats.calls
+    wrapped._phases[0](event)
+    assert wrapper_stats.calls == before + 1, "the timing wrapper did not run"
+    return found, skipped
+
+
+class _Counting:
+    """An event whose ``amount`` counts its reads (to check each peer calls every impl)."""
+
+    def __init__(self, calls: list[int]) -> None:
+        self._calls = calls
+
+    @property
+    def amount(self) -> float:
+        self._calls[0] += 1
+        return 0.0
+
+
+def run_size(n: int, repeats: int, min_time: float) -> Results:
+    """Measure the cases for N implementations and check the targets."""
+    found, skipped = cases(n)
+    for text in skipped:
+        note(text)
+    results = compare(
+        f"One event through one phase of {n} implementations (ns per event)",
+        found, reference="direct loop", repeats=repeats, min_time=min_time,
+    )
+
+    def added(with_wrapper: str, without: str) -> float:
+        return results.paired(lambda s: (s[with_wrapper] - s[without]) / s["direct loop"])
+
+    print("  wrapper cost added, as a fraction of the direct loop:")
+    for label, with_wrapper, without in [
+        ("hookline, timing wrapper", "hookline phase + timing wrapper", "hookline phase"),
+        ("hookline, yield-only wrapper", "hookline phase + yield-only wrapper",
+         "hookline phase"),
+        ("by hand, timing wrapper", "direct loop + timing wrapper by hand", "direct loop"),
+        ("pluggy, timing wrapper", "pluggy + timing wrapper", "pluggy hook call"),
+        ("hookline, hookline-monitoring", "hookline phase + hookline-monitoring",
+         "hookline phase"),
+    ]:
+        if with_wrapper in results.samples:
+            print(f"    {label:<30} {added(with_wrapper, without):5.2f}x")
+    print(f"Targets, N = {n} (issue 5):")
+    check(f"hookline phase, N={n}, x direct loop", results.ratio("hookline phase"), "<=", 2)
+    check(f"timing wrapper added, N={n}, x direct loop",
+          added("hookline phase + timing wrapper", "hookline phase"), "<=", 0.75)
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(__doc__.partition("\n")[0], argv)
+    for n in SIZES:
+        run_size(n, args.repeats, args.min_time)
+    return finish(args, NAME, PACKAGES)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1314 @@
+"""Cross-cutting behaviour for stages, by hand or by configuration.
+
+Six factories, each returning a small :class:`Behavior` that wraps a function::
+
+    from hookline.behaviors import cached, logged, retry, timed, timeout, traced
+
+    class Lookup(hookline.Stage, phase="enrich"):
+        @retry(attempts=3, backoff=0.01)
+        @timeout(0.05)
+        def process(self, event): ...
+
+Every wrapper keeps the wrapped function's identity (:func:`functools.update_wrapper`:
+``inspect.signature`` and ``__wrapped__`` see the original) and its exact parameters, is
+``async def`` when the wrapped callable is, and lets ``Reject``, ``Drop`` and every
+non-``Exception`` ``BaseException`` (``KeyboardInterrupt``, ``SystemExit``) through untouched:
+they are never retried, swallowed or cached.
+
+For configuration, :func:`parse` turns ``"retry(attempts=3)"`` or ``{"retry": {"attempts":
+3}}`` into a behaviour (literals only, never ``eval``), :func:`parse_table` validates a whole
+``[behaviors]`` table, and :func:`inject` applies a list of behaviours to a function, the
+first outermost.
+
+How a wrapper is made: each behaviour's per-call code is one template below, serving sync
+and ``async def`` functions alike, compiled once per wrapped function by
+:func:`hookline._codegen.compile_function` with the wrapped function's own parameter list
+(``def retry_wrapper(self, event):``), so a call costs no ``*args``/``**kwargs`` packing;
+its source shows in tracebacks. The options are precomputed into the template's globals.
+
+A :class:`Behavior` pickles by its options; a wrapped function pickles only by reference (a
+decorated module-level function does; an injected bound method does not): to cross a process,
+ship the behaviours (or their specs) and inject them again on the other side.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import os
+import re
+import sys
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextvars import copy_context
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, ClassVar, TypeVar, cast
+
+from . import _codegen
+from .errors import Drop, Reject, short_repr
+
+__all__ = [
+    "BUCKETS",
+    "DEFAULT_METRICS",
+    "FACTORIES",
+    "Behavior",
+    "BehaviorError",
+    "Metrics",
+    "Rule",
+    "StageTimeout",
+    "applied",
+    "cached",
+    "inject",
+    "logged",
+    "match",
+    "matching",
+    "parse",
+    "parse_table",
+    "retry",
+    "timed",
+    "timeout",
+    "traced",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: The attribute on a wrapper that lists the behaviours applied to it, outermost first.
+_APPLIED = "__hookline_behaviors__"
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+
+
+class BehaviorError(ValueError):
+    """A behaviour spec or argument is wrong.
+
+    The message names the behaviour, the argument and the value (``retry: attempts=0 is
+    invalid (must be an integer >= 1)``); ``behavior`` and ``argument`` hold the first two.
+    """
+
+    def __init__(self, message: str, behavior: str | None = None,
+                 argument: str | None = None) -> None:
+        super().__init__(message)
+        self.behavior = behavior
+        self.argument = argument
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (str(self), self.behavior, self.argument))
+
+
+class StageTimeout(TimeoutError):
+    """A call wrapped by :func:`timeout` ran past its deadline and was abandoned.
+
+    An ``Exception`` (a ``TimeoutError``), so ``retry`` may retry it and the pipeline
+    dead-letters it. ``reason`` is the message, ``timeout after 0.05 s``; ``stage`` the name
+    of the wrapped stage.
+    """
+
+    def __init__(self, seconds: float, stage: str | None = None) -> None:
+        self.seconds = seconds
+        self.stage = stage
+        self.reason = f"timeout after {seconds:g} s"
+        super().__init__(self.reason)
+
+    def __str__(self) -> str:
+        return self.reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.seconds, self.stage))
+
+
+def _invalid(behavior: str, argument: str, value: Any, what: str) -> BehaviorError:
+    return BehaviorError(f"{behavior}: {argument}={short_repr(value)} is invalid ({what})",
+                         behavior, argument)
+
+
+def _integer(behavior: str, argument: str, value: Any, *, minimum: int) -> int:
+    if type(value) is not int or value < minimum:
+        raise _invalid(behavior, argument, value, f"must be an integer >= {minimum}")
+    return value
+
+
+def _seconds(behavior: str, argument: str, value: Any, *, positive: bool) -> float:
+    ok = type(value) in (int, float) and math.isfinite(value)
+    ok = ok and (value > 0 if positive else value >= 0)
+    if not ok:
+        raise _invalid(behavior, argument, value,
+                       f"must be a number of seconds {'> 0' if positive else '>= 0'}")
+    seconds: float = value
+    return seconds
+
+
+def _name(behavior: str, argument: str, value: Any) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise _invalid(behavior, argument, value, "must be a non-empty string or None")
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# Making wrappers: the wrapped function's parameters, a template, one compile
+
+
+def _qualified_name(function: Any) -> str:
+    """``module.Qualname`` of a callable, the default name in metrics, logs and spans."""
+    module = getattr(function, "__module__", None)
+    qualname = getattr(function, "__qualname__", None) or type(function).__qualname__
+    return f"{module}.{qualname}" if module else qualname
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """How a wrapper takes its arguments and passes them on, as source text."""
+
+    params: str  # the wrapper's parameter list: "self, event, *, strict=_default_2"
+    arguments: str  # the call passing them on: "self, event, strict=strict"
+    values: tuple[str, ...]  # one expression per argument, for cache keys
+    positional: tuple[str, ...]  # the positional parameters, or ("args[0]",) when generic
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def subject(self) -> str | None:
+        """The argument a call is about: the first positional one after ``self``/``cls``."""
+        names = self.positional
+        if len(names) > 1 and names[0] in ("self", "cls"):
+            return names[1]
+        return names[0] if names else None
+
+
+_GENERIC = _Shape("*args, **kwargs", "*args, **kwargs",
+                  ("args", "frozenset(kwargs.items())"), ("args[0]",))
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
+_PLACEHOLDER = re.compile(r"\{\w+\}")
+
+
+def _shape(function: Callable[..., Any], reserved: set[str]) -> _Shape:
+    """The wrapped function's own parameter list, or ``*args, **kwargs`` when it has none to
+    read (some builtins) or a parameter's name is one the template uses."""
+    try:
+        parameters = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):
+        return _GENERIC
+    if any(p.name in reserved or p.name.startswith("_default_") for p in parameters):
+        return _GENERIC
+    kind = inspect.Parameter
+    params: list[str] = []
+    arguments: list[str] = []
+    values: list[str] = []
+    positional: list[str] = []
+    defaults: dict[str, Any] = {}
+    starred = False
+    for index, parameter in enumerate(parameters):
+        name, text = parameter.name, parameter.name
+        if parameter.default is not parameter.empty:
+            defaults[f"_default_{index}"] = parameter.default
+            text = f"{name}=_default_{index}"
+        if parameter.kind is kind.VAR_POSITIONAL:
+            starred = True
+            params.append(f"*{name}")
+            arguments.append(f"*{name}")
+            values.append(name)
+        elif parameter.kind is kind.VAR_KEYWORD:
+            params.append(f"**{name}")
+            arguments.append(f"**{name}")
+            values.append(f"frozenset({name}.items())")
+        elif parameter.kind is kind.KEYWORD_ONLY:
+            if not starred:
+                params.append("*")
+                starred = True
+            params.append(text)
+            arguments.append(f"{name}={name}")
+            values.append(name)
+        else:
+            params.append(text)
+            arguments.append(name)
+            values.append(name)
+            positional.append(name)
+        following = parameters[index + 1].kind if index + 1 < len(parameters) else None
+        if parameter.kind is kind.POSITIONAL_ONLY and following is not kind.POSITIONAL_ONLY:
+            params.append("/")
+    return _Shape(", ".join(params), ", ".join(arguments), tuple(values), tuple(positional),
+                  defaults)
+
+
+def _compile_wrapper(behavior: Behavior, template: str, function: Callable[..., Any],
+                     namespace: dict[str, Any], stage: str, is_async: bool) -> Any:
+    """Fill in ``template`` for ``function`` and compile it with ``namespace`` as globals."""
+    reserved = set(_IDENTIFIER.findall(_PLACEHOLDER.sub("", template)))
+    reserved |= set(namespace) | {"frozenset", "_function"}
+    shape = _shape(function, reserved)
+    wrapper = f"{behavior.name}_wrapper"
+    source = template.format(
+        wrapper=wrapper, params=shape.params, arguments=shape.arguments,
+        async_="async " if is_async else "", await_="await " if is_async else "",
+        **behavior._fields(shape),
+    )
+    globals_ = {**namespace, **shape.defaults, "_function": function}
+    return _codegen.compile_function(wrapper, source.splitlines(), globals_,
+                                     what=f"{behavior!r} of {stage}")
+
+
+def applied(function: Callable[..., Any]) -> tuple[Behavior, ...]:
+    """The behaviours wrapped around ``function``, outermost first (``()`` for none).
+
+    Works on bound methods whose function was decorated in the class body, which is how
+    ``hookline plugins`` finds the behaviours a stage's own code applies.
+    """
+    found: tuple[Behavior, ...] = getattr(function, _APPLIED, ())
+    return found
+
+
+# --------------------------------------------------------------------------------------------
+# The base class
+
+
+class Behavior:
+    """A configured behaviour: call it on a function to get the wrapped function.
+
+    ``name`` is the factory's name (``"retry"``), ``options`` every argument of the factory,
+    by name. Equal when the name and options are; pickles as a call of its factory; its repr
+    is a spec that :func:`parse` reads back (when every option is a literal).
+
+    A subclass gives its per-call ``_template`` (placeholders ``{wrapper}``, ``{params}``,
+    ``{arguments}``, ``{async_}``, ``{await_}``, plus its own :meth:`_fields`) and the
+    globals the template uses (:meth:`_namespace`), computed once per wrapped function.
+    """
+
+    __slots__ = ("options",)
+    name: ClassVar[str] = "behavior"
+    _template: ClassVar[str] = ""
+    #: Options always shown in the repr; the others are shown when not the default.
+    _always_shown: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options: Mapping[str, Any] = MappingProxyType(options)
+
+    def __call__(self, function: F) -> F:
+        """Decorate ``function`` (``@retry(attempts=3)``)."""
+        return self.wrap(function)
+
+    def wrap(self, function: F, *, name: str | None = None,
+             metrics: Metrics | None = None) -> F:
+        """Wrap ``function``; ``name`` is the stage name used in metrics, logs and spans
+        (default ``module.Qualname``), ``metrics`` where a ``timed()`` without its own records.
+        """
+        if not callable(function):
+            raise TypeError(f"{self!r} wraps a callable, not {short_repr(function)}")
+        stage = name if name is not None else _qualified_name(function)
+        is_async = inspect.iscoroutinefunction(function) or (
+            not inspect.isroutine(function)  # a callable object with an async __call__
+            and inspect.iscoroutinefunction(type(function).__call__))
+        namespace = self._namespace(stage, metrics, is_async)
+        if namespace is None:  # nothing to do here (traced without OpenTelemetry)
+            return function
+        wrapper = _compile_wrapper(self, self._template_for(is_async), function, namespace,
+                                   stage, is_async)
+        functools.update_wrapper(wrapper, function)
+        self._attach(wrapper, namespace)
+        setattr(wrapper, _APPLIED, (self, *applied(function)))
+        return cast(F, wrapper)
+
+    def _template_for(self, is_async: bool) -> str:
+        return self._template
+
+    def _namespace(self, stage: str, metrics: Metrics | None,
+                   is_async: bool) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def _fields(self, shape: _Shape) -> dict[str, str]:
+        return {}
+
+    def _attach(self, wrapper: Any, namespace: dict[str, Any]) -> None:
+        """Set attributes on the finished wrapper (``cache_clear``)."""
+
+    # -- identity, display, pickling --------------------------------------------------------
+    @property
+    def spec(self) -> str:
+        """The behaviour as a spec string, ``retry(attempts=3)`` (what ``repr`` shows)."""
+        return repr(self)
+
+    def _show(self, option: str, value: Any) -> str:
+        return repr(value)
+
+    def __repr__(self) -> str:
+        defaults = _defaults(self.name)
+        shown = ", ".join(
+            f"{option}={self._show(option, value)}"
+            for option, value in self.options.items()
+            if option in self._always_shown or value != defaults.get(option, _REQUIRED)
+        )
+        return f"{self.name}({shown})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Behavior):
+            return NotImplemented
+        return type(self) is type(other) and dict(self.options) == dict(other.options)
+
+    def __hash__(self) -> int:
+        return hash((self.name, *self.options.items()))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FACTORIES[self.name], tuple(self.options.values()))
+
+
+_REQUIRED = inspect.Parameter.empty
+
+
+@functools.cache
+def _defaults(name: str) -> dict[str, Any]:
+    parameters = inspect.signature(FACTORIES[name]).parameters
+    return {key: parameter.default for key, parameter in parameters.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# retry
+
+
+def _exception_name(cls: type[BaseException]) -> str:
+    if cls.__module__ == "builtins":
+        return cls.__qualname__
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _resolve_exception(name: str) -> Any:
+    import builtins
+    import importlib
+
+    if ":" not in name and "." not in name:
+        return getattr(builtins, name, None)
+    module, _, attr = name.partition(":") if ":" in name else name.rpartition(".")
+    try:
+        found: Any = importlib.import_module(module)
+        for part in attr.split("."):
+            found = getattr(found, part)
+    except (ImportError, AttributeError):
+        return None
+    return found
+
+
+def _exceptions(value: Any) -> tuple[type[Exception], ...]:
+    items = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    if not items:
+        raise _invalid("retry", "on", value, "name at least one exception type to retry")
+    found = []
+    for item in items:
+        cls = _resolve_exception(item) if isinstance(item, str) else item
+        if cls is None:
+            raise _invalid("retry", "on", item, "no such exception type; use a builtin name "
+                           "like 'ConnectionError' or 'package.module:Error'")
+        if not (isinstance(cls, type) and issubclass(cls, Exception)):
+            raise _invalid("retry", "on", item, "must be Exception subclasses: Reject, Drop "
+                           "and other BaseExceptions are never retried")
+        found.append(cls)
+    return tuple(found)
+
+
+def _add_note(error: BaseException, note: str) -> None:
+    add_note = getattr(error, "add_note", None)  # Python >= 3.11
+    if add_note is not None:
+        add_note(note)
+
+
+class _Retry(Behavior):
+    __slots__ = ("_attempts", "_backoff", "_jitter", "_on")
+    name = "retry"
+    _always_shown = ("attempts",)
+    _template = """\
+{async_}def {wrapper}({params}):
+    _attempt = 1
+    while True:
+        try:
+            return {await_}_function({arguments})
+        except _on as _error:
+            if _attempt >= _attempts:
+                _give_up(_error)
+                raise
+            _pause = _pause_after(_attempt)
+        _attempt += 1
+        if _pause:
+            {await_}_sleep(_pause)
+"""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        super().__init__(options)
+        self._attempts: int = options["attempts"]
+        self._backoff: float = options["backoff"]
+        self._jitter: float = options["jitter"]
+        self._on: tuple[type[Exception], ...] = options["on"]
+
+    def _show(self, option: str, value: Any) -> str:
+        if option == "on":
+            return repr(tuple(_exception_name(cls) for cls in value))
+        return repr(value)
+
+    def _pause(self, failures: int) -> float:
+        """Seconds to wait after the ``failures``-th failure: backoff doubling, plus jitter."""
+        pause: float = self._backoff * 2.0 ** min(failures - 1, 62)
+        if self._jitter:
+            import random
+
+            pause += random.uniform(0, self._jitter)
+        return pause
+
+    def _namespace(self, stage: str, metrics: Metrics | None,
+                   is_async: bool) -> dict[str, Any]:
+        attempts = self._attempts
+
+        def give_up(error: BaseException) -> None:
+            if attempts > 1:
+                _add_note(error, f"{stage}: retry gave up after {attempts} attempts")
+
+        if is_async:
+            import asyncio
+
+            sleep: Callable[[float], Any] = asyncio.sleep
+        else:
+            sleep = time.sleep
+        return {"_on": self._on, "_attempts": attempts, "_give_up": give_up,
+                "_pause_after": self._pause, "_sleep": sleep}
+
+
+def retry(attempts: int = 3, backoff: float = 0.0, jitter: float = 0.0,
+          on: Any = (Exception,)) -> Behavior:
+    """Call again when the call raises one of ``on``, up to ``attempts`` calls in all.
+
+    Waits ``backoff`` seconds after the first failure, doubling after each next one, plus a
+    random ``0..jitter`` seconds. ``on``: exception types (or names, ``"ConnectionError"``,
+    ``"package.module:Error"``), all ``Exception`` subclasses: ``Reject``, ``Drop`` and other
+    ``BaseException`` are never retried. When the last attempt fails its exception propagates
+    unchanged (with a note, on Python >= 3.11). The success path costs one ``try``.
+    """
+    return _Retry({
+        "attempts": _integer("retry", "attempts", attempts, minimum=1),
+        "backoff": _seconds("retry", "backoff", backoff, positive=False),
+        "jitter": _seconds("retry", "jitter", jitter, positive=False),
+        "on": _exceptions(on),
+    })
+
+
+# --------------------------------------------------------------------------------------------
+# timeout
+
+
+class _Call:
+    """One call handed to a worker thread, run in the caller's context; ``done`` is released
+    when it has returned or raised."""
+
+    __slots__ = ("call", "context", "done", "error", "result")
+
+    def __init__(self, call: Callable[[], Any]) -> None:
+        self.call = call
+        self.context = copy_context()  # flags and other context variables follow the call
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.done = threading.Lock()
+        self.done.acquire()
+
+    def run(self) -> None:
+        try:
+            self.result = self.context.run(self.call)
+        except BaseException as error:  # carried to the caller, whatever it is
+            self.error = error
+        finally:
+            self.done.release()
+
+
+class _Workers:
+    """Daemon threads that run calls under a deadline.
+
+    A new thread starts when every thread is busy (an abandoned call keeps its thread until
+    it returns); a thread idle for ``idle`` seconds ends. Daemon threads: a sleeper left behind
+    never keeps the interpreter from exiting.
+    """
+
+    def __init__(self, idle: float = 60.0) -> None:
+        import queue
+
+        self._tasks: queue.SimpleQueue[_Call] = queue.SimpleQueue()
+        self._empty = queue.Empty
+        self._lock = threading.Lock()
+        self._idle_threads = 0
+        self._started = 0
+        self._idle = idle
+
+    def submit(self, call: _Call) -> None:
+        with self._lock:
+            if self._idle_threads:
+                self._idle_threads -= 1
+            else:
+                self._started += 1
+                threading.Thread(target=self._work, name=f"hookline-timeout-{self._started}",
+                                 daemon=True).start()
+        self._tasks.put(call)
+
+    def _work(self) -> None:
+        get, idle = self._tasks.get, self._idle
+        while True:
+            try:
+                call: _Call | None = get(timeout=idle)
+            except self._empty:
+                with self._lock:
+                    if self._idle_threads:  # no call is on its way to this thread: end
+                        self._idle_threads -= 1
+                        return
+                continue
+            assert call is not None
+            call.run()
+            call = None
+            with self._lock:
+                self._idle_threads += 1
+
+
+_workers: _Workers | None = None
+_workers_lock = threading.Lock()
+_fork_hook = False
+
+
+def _forget_workers() -> None:
+    global _workers, _workers_lock
+    _workers = None  # a forked child has none of its parent's threads,
+    _workers_lock = threading.Lock()  # and a lock one of them held would stay held
+
+
+def _the_workers() -> _Workers:
+    """The process's worker threads, started on the first sync call under a timeout."""
+    global _workers, _fork_hook
+    with _workers_lock:
+        if not _fork_hook:
+            os.register_at_fork(after_in_child=_forget_workers)
+            _fork_hook = True
+        if _workers is None:
+            _workers = _Workers()
+        return _workers
+
+
+def _within_thread(seconds: float, stage: str, function: Callable[[], Any]) -> Any:
+    """Run ``function()`` in a worker thread; stop waiting for it after ``seconds``."""
+    call = _Call(function)
+    (_workers or _the_workers()).submit(call)
+    if not call.done.acquire(True, seconds):
+        raise StageTimeout(seconds, stage)  # the call runs on in its thread, unheard
+    error = call.error
+    if error is None:
+        return call.result
+    del call
+    try:
+        raise error
+    finally:
+        del error  # no reference cycle through this frame
+
+
+if sys.version_info >= (3, 11):
+
+    async def _within_task(seconds: float, stage: str, awaitable: Any) -> Any:
+        """Await ``awaitable`` in this task, cancelled after ``seconds``."""
+        import asyncio
+
+        scope = asyncio.timeout(seconds)
+        try:
+            async with scope:
+                return await awaitable
+        except TimeoutError:
+            if scope.expired():
+                raise StageTimeout(seconds, stage) from None
+            raise  # the stage's own TimeoutError
+
+else:
+
+    async def _within_task(seconds: float, stage: str, awaitable: Any) -> Any:
+        """Await ``awaitable``, cancelled after ``seconds`` (``asyncio.wait_for``)."""
+        import asyncio
+
+        try:
+            return await asyncio.wait_for(awaitable, seconds)
+        except asyncio.TimeoutError:
+            raise StageTimeout(seconds, stage) from None
+
+
+class _Timeout(Behavior):
+    __slots__ = ("_seconds",)
+    name = "timeout"
+    _always_shown = ("seconds",)
+    _sync_template = """\
+def {wrapper}({params}):
+    return _within_thread(_seconds, _stage, lambda: _function({arguments}))
+"""
+    _async_template = """\
+async def {wrapper}({params}):
+    return await _within_task(_seconds, _stage, _function({arguments}))
+"""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        super().__init__(options)
+        self._seconds: float = options["seconds"]
+
+    def _template_for(self, is_async: bool) -> str:
+        return self._async_template if is_async else self._sync_template
+
+    def _namespace(self, stage: str, metrics: Metrics | None,
+                   is_async: bool) -> dict[str, Any]:
+        return {"_seconds": self._seconds, "_stage": stage, "_within_thread": _within_thread,
+                "_within_task": _within_task}
+
+
+def timeout(seconds: float) -> Behavior:
+    """Abandon a call that runs past ``seconds``: the caller gets :class:`StageTimeout` at
+    the deadline.
+
+    A sync call runs in a daemon worker thread (with the caller's context variables, so flags
+    apply); at the deadline the caller stops waiting, and the abandoned call keeps running in
+    its thread until it returns, its result discarded (Python cannot stop a thread). The
+    hand-over costs a thread switch per call. An ``async def`` call is cancelled at the
+    deadline (``asyncio.timeout``; ``asyncio.wait_for`` on Python 3.10).
+    """
+    seconds = _seconds("timeout", "seconds", seconds, positive=True)
+    if seconds > threading.TIMEOUT_MAX:
+        raise _invalid("timeout", "seconds", seconds, f"at most {threading.TIMEOUT_MAX:g}")
+    return _Timeout({"seconds": seconds})
+
+
+# --------------------------------------------------------------------------------------------
+# timed and Metrics
+
+#: A latency of ``n`` ns lands in bin ``(n - 1).bit_length()``, which holds the latencies in
+#: ``(2**(i-1), 2**i]`` ns: fixed log-spaced buckets (powers of two) found with one int method.
+_BINS = 64
+_FIRST_BOUND = 7  # 2**7 ns = 128 ns, the first bound exported
+
+#: The upper bounds of the exported histogram buckets, in seconds: 128 ns, 256 ns, ... 17 s.
+BUCKETS: tuple[float, ...] = tuple(2**i / 1e9 for i in range(_FIRST_BOUND, 35))
+
+
+class _Series:
+    """The figures of one name: calls per bin (see ``_BINS``), the sum of latencies in ns,
+    the errors. Lists, so that wrappers update them in place."""
+
+    __slots__ = ("bins", "errors", "name", "total")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.bins = [0] * _BINS
+        self.total = [0]
+        self.errors = [0]
+
+    def quantile(self, q: float) -> float:
+        """In seconds, estimated by linear interpolation within a bin (like Prometheus'
+        ``histogram_quantile``); 0.0 before any call."""
+        bins = list(self.bins)
+        rank, seen = q * sum(bins), 0
+        if not rank:
+            return 0.0
+        for index, count in enumerate(bins):
+            if count and seen + count >= rank:
+                lower = 1 << (index - 1) if index else 0
+                return (lower + ((1 << index) - lower) * (rank - seen) / count) / 1e9
+            seen += count
+        return 0.0  # not reached
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+class Metrics:
+    """Per-name call and error counters and latency histograms, recorded by ``timed()``.
+
+    An object, not a global: a pipeline, a run or a test has its own; :data:`DEFAULT_METRICS`
+    serves hand use. Pickles by its figures, so a worker's metrics can be shipped back and
+    :meth:`merge`\\ d. Recording takes no lock: under the GIL each update is a few bytecodes
+    with no call in between, so concurrent calls do not lose counts (on a free-threaded build
+    they may, rarely).
+    """
+
+    def __init__(self) -> None:
+        self._series: dict[str, _Series] = {}
+        self._lock = threading.Lock()
+
+    def _get(self, name: str) -> _Series:
+        """The series of ``name``, made on first use (two wrappers of one name share it)."""
+        with self._lock:
+            series = self._series.get(name)
+            if series is None:
+                series = self._series[name] = _Series(name)
+            return series
+
+    def _all(self) -> list[_Series]:
+        with self._lock:
+            return sorted(self._series.values(), key=lambda series: series.name)
+
+    def names(self) -> list[str]:
+        """The names recorded so far, sorted."""
+        return [series.name for series in self._all()]
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """``{name: {"calls", "errors", "p50_us", "p99_us", "mean_us"}}``.
+
+        ``errors`` counts calls that raised an ``Exception`` (``Reject``/``Drop`` count as
+        calls, not errors); latencies are in microseconds, the quantiles estimated from the
+        histogram's buckets.
+        """
+        figures = {}
+        for series in self._all():
+            calls = sum(series.bins)
+            figures[series.name] = {
+                "calls": calls,
+                "errors": series.errors[0],
+                "p50_us": series.quantile(0.5) * 1e6,
+                "p99_us": series.quantile(0.99) * 1e6,
+                "mean_us": series.total[0] / calls / 1e3 if calls else 0.0,
+            }
+        return figures
+
+    def prometheus_text(self, prefix: str = "hookline_stage") -> str:
+        """The figures in the Prometheus text exposition format (version 0.0.4): the counters
+        ``<prefix>_calls_total`` and ``<prefix>_errors_total`` and the histogram
+        ``<prefix>_latency_seconds``, labelled ``stage="<name>"``.
+
+        ``prefix`` keeps the families apart from others in one exposition.
+        """
+        if not re.fullmatch(r"[a-zA-Z_:][a-zA-Z0-9_:]*", prefix):
+            raise ValueError(f"prefix={prefix!r} is not a Prometheus metric name")
+        everything = [(series, _label(series.name), list(series.bins))
+                      for series in self._all()]
+        calls, errors, latency = (f"{prefix}_calls_total", f"{prefix}_errors_total",
+                                  f"{prefix}_latency_seconds")
+        lines = [
+            f"# HELP {calls} Calls of each timed stage.",
+            f"# TYPE {calls} counter",
+            *(f'{calls}{{stage="{label}"}} {sum(bins)}' for _, label, bins in everything),
+            f"# HELP {errors} Calls of each timed stage that raised an error.",
+            f"# TYPE {errors} counter",
+            *(f'{errors}{{stage="{label}"}} {series.errors[0]}'
+              for series, label, _ in everything),
+            f"# HELP {latency} Latency of each timed stage's calls.",
+            f"# TYPE {latency} histogram",
+        ]
+        for series, label, bins in everything:
+            cumulative = sum(bins[:_FIRST_BOUND])
+            for index, bound in enumerate(BUCKETS, _FIRST_BOUND):
+                cumulative += bins[index]
+                lines.append(f'{latency}_bucket{{stage="{label}",le="{bound!r}"}} {cumulative}')
+            lines.append(f'{latency}_bucket{{stage="{label}",le="+Inf"}} {sum(bins)}')
+            lines.append(f'{latency}_sum{{stage="{label}"}} {series.total[0] / 1e9!r}')
+            lines.append(f'{latency}_count{{stage="{label}"}} {sum(bins)}')
+        return "\n".join(lines) + "\n"
+
+    def merge(self, other: Metrics) -> None:
+        """Add ``other``'s figures to these (every histogram has the same buckets)."""
+        for theirs in other._all():
+            mine = self._get(theirs.name)
+            for index, count in enumerate(theirs.bins):
+                mine.bins[index] += count
+            mine.total[0] += theirs.total[0]
+            mine.errors[0] += theirs.errors[0]
+
+    def reset(self) -> None:
+        """Set every figure to zero (wrappers already made go on recording into them)."""
+        for series in self._all():
+            series.bins[:] = [0] * _BINS
+            series.total[0], series.errors[0] = 0, 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"series": [(s.name, list(s.bins), s.total[0], s.errors[0])
+                           for s in self._all()]}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._series, self._lock = {}, threading.Lock()
+        for name, bins, total, errors in state["series"]:
+            series = self._get(name)
+            series.bins[:], series.total[0], series.errors[0] = bins, total, errors
+
+    def __repr__(self) -> str:
+        return f"<hookline Metrics: {len(self._series)} series>"
+
+
+#: Where ``timed()`` records when neither it nor :func:`inject` names a :class:`Metrics`.
+DEFAULT_METRICS = Metrics()
+
+
+class _Timed(Behavior):
+    __slots__ = ("_metrics", "_name")
+    name = "timed"
+    _template = """\
+{async_}def {wrapper}({params}):
+    _start = _clock()
+    try:
+        return {await_}_function({arguments})
+    except Exception:
+        _errors[0] += 1
+        raise
+    finally:
+        _elapsed = _clock() - _start
+        _bins[(_elapsed - 1).bit_length()] += 1
+        _total[0] += _elapsed
+"""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        super().__init__(options)
+        self._name: str | None = options["name"]
+        self._metrics: Metrics | None = options["metrics"]
+
+    def _namespace(self, stage: str, metrics: Metrics | None,
+                   is_async: bool) -> dict[str, Any]:
+        where = self._metrics if self._metrics is not None else metrics
+        series = (where if where is not None else DEFAULT_METRICS)._get(self._name or stage)
+        return {"_clock": time.perf_counter_ns, "_bins": series.bins, "_total": series.total,
+                "_errors": series.errors}
+
+
+def timed(name: str | None = None, metrics: Metrics | None = None) -> Behavior:
+    """Count calls and errors and record each call's latency in a histogram.
+
+    Recorded under ``name`` (default: the stage name given to :func:`inject`, else the
+    function's ``module.Qualname``) into ``metrics``, else the :class:`Metrics` given to
+    :func:`inject`, else :data:`DEFAULT_METRICS`. Per call: two clock reads, two additions
+    (buckets are powers of two of nanoseconds, found by ``int.bit_length``).
+    """
+    if metrics is not None and not isinstance(metrics, Metrics):
+        raise _invalid("timed", "metrics", metrics, "must be a hookline.behaviors.Metrics")
+    return _Timed({"name": _name("timed", "name", name), "metrics": metrics})
+
+
+# --------------------------------------------------------------------------------------------
+# traced
+
+
+def _signal_outcome(signal: BaseException) -> str:
+    return "rejected" if isinstance(signal, Reject) else "dropped"
+
+
+class _Traced(Behavior):
+    __slots__ = ("_name",)
+    name = "traced"
+    _template = """\
+{async_}def {wrapper}({params}):
+    with _start_span(_span_name, attributes=_attributes, record_exception=False,
+                     set_status_on_exception=False) as _span:
+        try:
+            return {await_}_function({arguments})
+        except Exception as _error:
+            _span.record_exception(_error)
+            _span.set_status(_Status(_ERROR, f"{{type(_error).__name__}}: {{_error}}"))
+            raise
+        except (_Reject, _Drop) as _signal:
+            _span.set_attribute("hookline.outcome", _signal_outcome(_signal))
+            _span.set_attribute("hookline.reason", _signal.reason)
+            raise
+"""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        super().__init__(options)
+        self._name: str | None = options["name"]
+
+    def _namespace(self, stage: str, metrics: Metrics | None,
+                   is_async: bool) -> dict[str, Any] | None:
+        import importlib
+
+        try:
+            trace = importlib.import_module("opentelemetry.trace")
+        except ImportError:
+            return None  # no OpenTelemetry: no wrapper, no cost
+        tracer = trace.get_tracer("hookline")
+        return {"_start_span": tracer.start_as_current_span, "_span_name": self._name or stage,
+                "_attributes": {"hookline.stage": stage}, "_Status": trace.Status,
+                "_ERROR": trace.StatusCode.ERROR, "_Reject": Reject, "_Drop": Drop,
+                "_signal_outcome": _signal_outcome}
+
+
+def traced(name: str | None = None) -> Behavior:
+    """An OpenTelemetry span per call, named ``name`` (default: the stage name), with the
+    attribute ``hookline.stage``.
+
+    An error is recorded on the span and sets its status; ``Reject``/``Drop`` set the
+    attributes ``hookline.outcome`` and ``hookline.reason`` and are not errors. Without
+    OpenTelemetry (``pip install hookline[otel]``) the function is returned unwrapped: it
+    costs nothing, and :func:`applied` does not list it. ``opentelemetry`` is imported when a
+    function is wrapped, never by importing this module.
+    """
+    return _Traced({"name": _name("traced", "name", name)})
+
+
+# --------------------------------------------------------------------------------------------
+# logged
+
+
+def _outcome(error: BaseException | None) -> tuple[str, str | None]:
+    if error is None:
+        return "ok", None
+    if isinstance(error, (Reject, Drop)):
+        return _signal_outcome(error), error.reason
+    kind = "error" if isinstance(error, Exception) else "interrupted"
+    return kind, f"{type(error).__name__}: {error}"
+
+
+class _Logged(Behavior):
+    __slots__ = ("_level", "_logger", "_name")
+    name = "logged"
+    _template = """\
+{async_}def {wrapper}({params}):
+    if not _enabled(_level):
+        return {await_}_function({arguments})
+    _start = _clock()
+    try:
+        _result = {await_}_function({arguments})
+    except BaseException as _error:
+        _emit(_clock() - _start, _error)
+        raise
+    _emit(_clock() - _start, None)
+    return _result
+"""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        import logging
+
+        super().__init__(options)
+        level = options["level"]
+        self._level: int = level if isinstance(level, int) else logging.getLevelName(level)
+        self._name: str | None = options["name"]
+        self._logger = logging.getLogger(options["logger"])
+
+    def _namespace(self, stage: str, metrics: Metrics | None,
+                   is_async: bool) -> dict[str, Any]:
+        stage = self._name or stage
+        logger, level = self._logger, self._level
+
+        def emit(seconds: float, error: BaseException | None) -> None:
+            outcome, detail = _outcome(error)
+            milliseconds = seconds * 1e3
+            logger.log(level, "%s %s in %.3f ms%s", stage, outcome, milliseconds,
+                       f": {detail}" if detail else "",
+                       extra={"stage": stage, "outcome": outcome,
+                              "duration_ms": milliseconds, "detail": detail})
+
+        return {"_enabled": logger.isEnabledFor, "_level": level, "_clock": time.perf_counter,
+                "_emit": emit}
+
+
+def logged(level: str | int = "DEBUG", name: str | None = None,
+           logger: str = "hookline.behaviors") -> Behavior:
+    """A :mod:`logging` record per call, at ``level``, on the logger named ``logger``.
+
+    The message reads ``fraud.velocity ok in 0.012 ms``; the record carries ``stage``,
+    ``outcome`` (``ok``, ``error``, ``rejected``, ``dropped``, ``interrupted``),
+    ``duration_ms`` and ``detail`` (the error or the reason) as attributes, for structured
+    handlers. While the level is not enabled a call costs one ``isEnabledFor`` check.
+    """
+    import logging
+
+    if isinstance(level, str) and isinstance(logging.getLevelName(level.upper()), int):
+        level = level.upper()
+    elif type(level) is not int or level < 0:
+        raise _invalid("logged", "level", level,
+                       "must be a level name (DEBUG, INFO, WARNING, ERROR) or a number >= 0")
+    if not isinstance(logger, str) or not logger:
+        raise _invalid("logged", "logger", logger, "must be a logger name")
+    return _Logged({"level": level, "name": _name("logged", "name", name), "logger": logger})
+
+
+# --------------------------------------------------------------------------------------------
+# cached
+
+
+class _Cached(Behavior):
+    __slots__ = ("_key", "_maxsize", "_ttl")
+    name = "cached"
+    _template = """\
+{async_}def {wrapper}({params}):
+    _key = {key}
+    try:
+        _value, _expires = _cache[_key]
+        if _ttl is None or _clock() < _expires:
+            _move_to_end(_key)
+            return _value
+    except (KeyError, TypeError):  # a miss, or an unhashable key
+        pass
+    _value = {await_}_function({arguments})
+    _store(_key, _value)
+    return _value
+"""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        super().__init__(options)
+        self._key: Any = options["key"]
+        self._maxsize: int | None = options["maxsize"]
+        self._ttl: float | None = options["ttl"]
+
+    def _show(self, option: str, value: Any) -> str:
+        if option == "key" and callable(value):
+            return _qualified_name(value)
+        return repr(value)
+
+    def _fields(self, shape: _Shape) -> dict[str, str]:
+        """The key expression: the arguments, a call of ``key``, or attributes of the
+        subject (the first argument after ``self``)."""
+        if callable(self._key):
+            return {"key": f"_key_of({shape.arguments})"}
+        if self._key is not None:
+            if shape.subject is None:
+                raise TypeError(f"{self!r} reads the key from the first argument, and the "
+                                f"function takes no positional argument")
+            return {"key": f"_key_of({shape.subject})"}
+        values = shape.values
+        return {"key": values[0] if len(values) == 1 else f"({', '.join(values)},)"}
+
+    def _namespace(self, stage: str, metrics: Metrics | None,
+                   is_async: bool) -> dict[str, Any]:
+        from operator import attrgetter
+
+        cache: OrderedDict[Any, tuple[Any, float]] = OrderedDict()
+        lock = threading.Lock()
+        maxsize, ttl, clock = self._maxsize, self._ttl, time.monotonic
+
+        def store(key: Any, value: Any) -> None:
+            entry = (value, clock() + ttl if ttl is not None else math.inf)
+            try:
+                with lock:
+                    cache[key] = entry
+                    cache.move_to_end(key)
+                    if maxsize is not None and len(cache) > maxsize:
+                        cache.popitem(last=False)
+            except TypeError:  # an unhashable key: this call is not cached
+                pass
+
+        key = self._key
+        key_of = (key if key is None or callable(key)
+                  else attrgetter(key) if isinstance(key, str) else attrgetter(*key))
+        return {"_cache": cache, "_move_to_end": cache.move_to_end, "_ttl": ttl,
+                "_clock": clock, "_store": store, "_key_of": key_of}
+
+    def _attach(self, wrapper: Any, namespace: dict[str, Any]) -> None:
+        wrapper.cache_clear = namespace["_cache"].clear
+
+
+def cached(key: Any = None, maxsize: int | None = 1024, ttl: float | None = None) -> Behavior:
+    """Remember results by key; keep at most ``maxsize`` (least recently used go first, None:
+    no limit), each for ``ttl`` seconds (None: until evicted).
+
+    ``key``: None, the call's argument (the tuple of its arguments when it takes several,
+    ``self`` included for a method); a callable, called with the call's arguments; or an
+    attribute name (or a list of names) of the first argument after ``self``,
+    ``cached(key="user_id")``, the form configuration can give. A call whose key is
+    unhashable is not cached; exceptions and signals are never cached. For pure functions: a
+    cached stage's ``process`` does not run on a hit, so its assignments to the event do not
+    happen. The wrapper has ``cache_clear()``.
+    """
+    if not (key is None or callable(key) or isinstance(key, str)
+            or (isinstance(key, (list, tuple)) and key
+                and all(isinstance(name, str) for name in key))):
+        raise _invalid("cached", "key", key,
+                       "must be None, a callable, or an attribute name or a list of them")
+    if isinstance(key, list):
+        key = tuple(key)
+    if maxsize is not None:
+        maxsize = _integer("cached", "maxsize", maxsize, minimum=1)
+    if ttl is not None:
+        ttl = _seconds("cached", "ttl", ttl, positive=True)
+    return _Cached({"key": key, "maxsize": maxsize, "ttl": ttl})
+
+
+# --------------------------------------------------------------------------------------------
+# Specs, injection, matching
+
+#: The behaviours a spec may name, by name.
+FACTORIES: Mapping[str, Callable[..., Behavior]] = MappingProxyType({
+    "cached": cached,
+    "logged": logged,
+    "retry": retry,
+    "timed": timed,
+    "timeout": timeout,
+    "traced": traced,
+})
+
+
+def _factory(name: str, where: str) -> Callable[..., Behavior]:
+    factory = FACTORIES.get(name)
+    if factory is None:
+        import difflib
+
+        close = difflib.get_close_matches(name, FACTORIES, n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise BehaviorError(f"unknown behaviour {name!r}{where}{hint} "
+                            f"(known: {', '.join(sorted(FACTORIES))})", name)
+    return factory
+
+
+def _build(name: str, args: Sequence[Any], kwargs: Mapping[str, Any], where: str) -> Behavior:
+    factory = _factory(name, where)
+    parameters = inspect.signature(factory).parameters
+    takes = ", ".join(parameters) or "no arguments"
+    if len(args) > len(parameters):
+        raise BehaviorError(f"{name}: too many positional arguments {list(args)!r}{where}; "
+                            f"{name} takes {takes}", name)
+    for argument in kwargs:
+        if argument not in parameters:
+            import difflib
+
+            close = difflib.get_close_matches(argument, parameters, n=1, cutoff=0.5)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise BehaviorError(
+                f"{name}: unknown argument {argument}={short_repr(kwargs[argument])}{where}"
+                f"{hint} ({name} takes {takes})", name, argument)
+    try:
+        bound = inspect.signature(factory).bind(*args, **kwargs)
+    except TypeError as error:
+        raise BehaviorError(f"{name}: {error}{where} ({name} takes {takes})", name) from None
+    try:
+        return factory(*bound.args, **bound.kwargs)
+    except BehaviorError as error:
+        if not where:
+            raise
+        raise BehaviorError(f"{error}{where}", error.behavior, error.argument) from None
+
+
+def _literal(name: str, argument: str, node: Any, text: str) -> Any:
+    import ast
+
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        source = ast.get_source_segment(text, node) or ast.dump(node)
+        raise BehaviorError(
+            f"{name}: {argument}={source} in {text!r} is not a literal; a spec takes numbers, "
+            "strings, True/False/None, lists, tuples and dicts", name, argument) from None
+
+
+def _parse_text(text: str) -> tuple[str, list[Any], dict[str, Any]]:
+    import ast
+
+    where = f" in {text!r}"
+    try:
+        node = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError as error:
+        raise BehaviorError(f"cannot parse behaviour spec {text!r}: {error.msg}") from None
+    if isinstance(node, ast.Name):
+        _factory(node.id, where)
+        return node.id, [], {}
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+        raise BehaviorError(f"behaviour spec {text!r} is not a call like 'retry(attempts=3)'")
+    name = node.func.id
+    _factory(name, where)
+    args, kwargs = [], {}
+    for position, value in enumerate(node.args):
+        if isinstance(value, ast.Starred):
+            raise BehaviorError(f"{name}: *arguments are not allowed{where}", name)
+        args.append(_literal(name, f"argument {position + 1}", value, text.strip()))
+    for keyword in node.keywords:
+        if keyword.arg is None:
+            raise BehaviorError(f"{name}: **arguments are not allowed{where}", name)
+        if keyword.arg in kwargs:
+            raise BehaviorError(f"{name}: argument {keyword.arg} given twice{where}", name,
+                                keyword.arg)
+        kwargs[keyword.arg] = _literal(name, keyword.arg, keyword.value, text.strip())
+    return name, args, kwargs
+
+
+def parse(spec: str | Mapping[str, Any] | Behavior) -> Behavior:
+    """A behaviour from a spec: ``"retry(attempts=3, backoff=0.01)"`` (Python call syntax,
+    literal arguments only, read with :mod:`ast`, never evaluated), ``"timed"``, or a one-key
+    table ``{"retry": {"attempts": 3}}`` (arguments by name; a list gives them by position, a
+    scalar is the one positional argument: ``{"timeout": 0.05}``). A Behavior is returned as is.
+
+    Raises :class:`BehaviorError` for an unknown behaviour (suggesting the closest name) or a
+    bad argument (naming the behaviour, the argument and the value).
+    """
+    if isinstance(spec, Behavior):
+        return spec
+    if isinstance(spec, str):
+        name, args, kwargs = _parse_text(spec)
+        return _build(name, args, kwargs, f" in {spec!r}")
+    if isinstance(spec, Mapping):
+        if len(spec) != 1:
+            raise BehaviorError(f"a behaviour table names exactly one behaviour, not "
+                                f"{sorted(map(str, spec)) or 'none'}")
+        ((name, value),) = spec.items()
+        if not isinstance(name, str):
+            raise BehaviorError(f"a behaviour name is a string, not {short_repr(name)}")
+        where = f" in {{{name!r}: {short_repr(value)}}}"
+        if isinstance(value, Mapping):
+            return _build(name, [], {str(k): v for k, v in value.items()}, where)
+        if isinstance(value, (list, tuple)):
+            return _build(name, list(value), {}, where)
+        return _build(name, [] if value is None else [value], {}, where)
+    raise BehaviorError(
+        f"a behaviour spec is a string like 'retry(attempts=3)' or a table like "
+        f"{{retry = {{attempts = 3}}}}, not {short_repr(spec)}")
+
+
+def inject(function: F, behaviors: Iterable[Behavior | str | Mapping[str, Any]], *,
+           name: str | None = None, metrics: Metrics | None = None) -> F:
+    """Wrap ``function`` in ``behaviors``, the first outermost (specs are :func:`parse`\\ d).
+
+    ``name`` names the stage in metrics, logs and spans (default ``module.Qualname``);
+    ``metrics`` receives what a ``timed()`` without its own ``metrics=`` records.
+    ``inject(f, [retry(), timeout(1)])`` is ``retry()(timeout(1)(f))``: each attempt of the
+    retry gets its own deadline.
+    """
+    chain = [parse(spec) for spec in behaviors]
+    if name is None:
+        name = _qualified_name(function)
+    for behavior in reversed(chain):
+        function = behavior.wrap(function, name=name, metrics=metrics)
+    return function
+
+
+def match(pattern: str, stage_name: str) -> bool:
+    """Whether ``pattern`` selects the qualified stage name ``stage_name``.
+
+    Shell-style, case-sensitive (``fraud.*``, ``*.velocity``, ``*``); a pattern without
+    wildcards also selects the stages under it, as ``before=``/``after=`` do: ``fraud``
+    selects ``fraud.velocity``.
+    """
+    from fnmatch import fnmatchcase
+
+    return (stage_name == pattern or stage_name.startswith(pattern + ".")
+            or fnmatchcase(stage_name, pattern))
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One entry of a ``[behaviors]`` table: the stages ``pattern`` selects get
+    ``behaviors`` (first outermost); ``source`` says where the rule came from."""
+
+    pattern: str
+    behaviors: tuple[Behavior, ...]
+    source: str = "code"
+
+    def matches(self, stage_name: str) -> bool:
+        return match(self.pattern, stage_name)
+
+
+def parse_table(table: Mapping[str, Any], *, source: str = "[behaviors]") -> tuple[Rule, ...]:
+    """Validate a ``[behaviors]`` table (``{"fraud.*": ["retry(attempts=3)", ...]}``), in order.
+
+    Each value is a list of specs (or one spec). Errors name ``source``, the pattern and the
+    position: ``hookline.toml [behaviors] 'fraud.*' #2: unknown behaviour 'retyr'...``.
+    """
+    if not isinstance(table, Mapping):
+        raise BehaviorError(f"{source} must be a table of stage patterns to lists of "
+                            f"behaviours, not {short_repr(table)}")
+    rules = []
+    for pattern, specs in table.items():
+        if not isinstance(pattern, str) or not pattern:
+            raise BehaviorError(f"{source}: {short_repr(pattern)} is not a stage pattern")
+        items = [specs] if isinstance(specs, (str, Mapping)) else specs
+        if not isinstance(items, (list, tuple)):
+            raise BehaviorError(f"{source} {pattern!r}: expected a list of behaviours, "
+                                f"not {short_repr(specs)}")
+        behaviors = []
+        for position, spec in enumerate(items, 1):
+            try:
+                behaviors.append(parse(spec))
+            except BehaviorError as error:
+                raise BehaviorError(f"{source} {pattern!r} #{position}: {error}",
+                                    error.behavior, error.argument) from None
+        rules.append(Rule(pattern, tuple(behaviors), source))
+    return tuple(rules)
+
+
+def matching(rules: Iterable[Rule], stage_name: str) -> list[Rule]:
+    """The rules that select ``stage_name``, in order; their behaviours, concatenated, are
+    what to :func:`inject` (``[b for r in matching(rules, name) for b in r.behaviors]``)."""
+    return [rule for rule in rules if rule.matches(stage_name)]

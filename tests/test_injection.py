@@ -1,0 +1,73 @@
+"""Behaviours injected around stages by configuration or by code, without editing them."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+import hookline
+from hookline.behaviors import retry, timeout
+from hookline.config import Config, ConfigError
+
+
+class Flaky(hookline.Stage, phase="enrich", name="flaky"):
+    """Fails the first two calls of each event, then succeeds."""
+
+    def __init__(self, settings: object = None) -> None:
+        super().__init__()
+        self.calls: dict[str, int] = {}
+
+    def process(self, event: hookline.Event) -> None:
+        self.calls[event.event_id] = self.calls.get(event.event_id, 0) + 1
+        if self.calls[event.event_id] <= 2:
+            raise ConnectionError("try again")
+
+
+class Sleepy(hookline.Stage, phase="enrich", name="sleepy"):
+    def process(self, event: hookline.Event) -> None:
+        if event.kind == "slow":
+            time.sleep(2)
+
+
+def _event(event_id: str = "e1", kind: str = "click") -> dict[str, object]:
+    return {"event_id": event_id, "user_id": "u", "kind": kind, "ts": 1}
+
+
+def test_config_injects_retry_and_plugins_listing_shows_it() -> None:
+    config = Config.from_mapping({"behaviors": {"team.*": ["retry(attempts=3)"]}},
+                                 source="hookline.toml")
+    pipeline = hookline.Pipeline.from_plugins([("team", Flaky)], config)
+    assert pipeline.process(_event()).event_id == "e1"
+    [record] = pipeline.plugins.records
+    assert record.stages[0].as_dict()["behaviors"] == [
+        {"spec": "retry(attempts=3)", "source": "hookline.toml [behaviors]"}]
+    fewer = Config.from_mapping({"behaviors": {"team.flaky": ["retry(attempts=2)"]}})
+    with pytest.raises(hookline.StageFailed, match="try again"):
+        hookline.Pipeline.from_plugins([("team", Flaky)], fewer).process(_event())
+
+
+def test_code_injection_and_a_bad_spec_in_config() -> None:
+    pipeline = hookline.Pipeline.from_plugins([("team", Flaky)])
+    with pytest.raises(hookline.StageFailed):
+        pipeline.process(_event("a"))
+    assert pipeline.inject("team", retry(attempts=3)) == ["team.flaky"]
+    assert pipeline.process(_event("b")).event_id == "b"
+    with pytest.raises(ConfigError, match="retyr"):
+        Config.from_mapping({"behaviors": {"team.*": ["retyr(attempts=3)"]}})
+
+
+def test_a_timed_out_stage_is_dead_lettered_with_reason_timeout(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(json.dumps(_event(f"e{i}", "slow" if i == 3 else "click"))
+                                for i in range(6)) + "\n")
+    pipeline = hookline.Pipeline.from_plugins([("team", Sleepy)])
+    pipeline.inject("team.sleepy", timeout(0.05))
+    started = time.monotonic()
+    report = hookline.run([str(source)], db=str(tmp_path / "o.db"), pipeline=pipeline)
+    assert time.monotonic() - started < 1.5, "the run must not wait for the sleeper"
+    assert (report.accepted, report.dead_lettered) == (5, 1)
+    [reason] = report.reasons
+    assert reason.startswith("timeout after 0.05 s in team.sleepy")
