@@ -1,11 +1,13 @@
 """The one module that generates code.
 
-Two things are compiled here, once per class or per plugin set, never per event:
+Three things are compiled here, once per class, plugin set or wrapped stage, never per event:
 
 * a schema's ``__init__`` and ``from_dict``, with every field check inlined
   (:func:`compile_schema`), and
 * a phase's call plan, a flat function calling each implementation in order
-  (:func:`compile_phase`).
+  (:func:`compile_phase`), and
+* a behaviour's wrapper with the wrapped function's own parameter list
+  (:func:`compile_wrapper`).
 
 Generated functions get a readable unique filename (``<hookline generated from_dict
 app.Purchase>``) registered in :mod:`linecache` before compiling, so tracebacks and pdb show
@@ -14,9 +16,13 @@ their source. Only the lines a class needs are emitted.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import linecache
+import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import TYPE_CHECKING, Any
 
 from .errors import FieldError, ValidationError
@@ -219,6 +225,104 @@ def compile_schema(cls: type[Schema]) -> None:
     cls.__init__ = init  # type: ignore[method-assign]
     # A staticmethod with the class bound in its globals: no method object per call.
     cls.from_dict = staticmethod(from_dict)  # type: ignore[method-assign]
+
+
+# -- behaviour wrappers ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WrapperShape:
+    """How a wrapper takes its arguments and passes them on, as source text."""
+
+    params: str  # the wrapper's parameter list: "self, event, *, strict=_default_2"
+    arguments: str  # the call passing them on: "self, event, strict=strict"
+    values: tuple[str, ...]  # one expression per argument, for cache keys
+    positional: tuple[str, ...]  # the positional parameters, or ("args[0]",) when generic
+    defaults: dict[str, Any] = dataclass_field(default_factory=dict)
+
+    @property
+    def subject(self) -> str | None:
+        """The argument a call is about: the first positional one after ``self``/``cls``."""
+        names = self.positional
+        if len(names) > 1 and names[0] in ("self", "cls"):
+            return names[1]
+        return names[0] if names else None
+
+
+_GENERIC = WrapperShape("*args, **kwargs", "*args, **kwargs",
+                  ("args", "frozenset(kwargs.items())"), ("args[0]",))
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
+_PLACEHOLDER = re.compile(r"\{\w+\}")
+
+
+def wrapper_shape(function: Callable[..., Any], reserved: set[str]) -> WrapperShape:
+    """The wrapped function's own parameter list, or ``*args, **kwargs`` when it has none to
+    read (some builtins) or a parameter's name is one the template uses."""
+    try:
+        parameters = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):
+        return _GENERIC
+    if any(p.name in reserved or p.name.startswith("_default_") for p in parameters):
+        return _GENERIC
+    kind = inspect.Parameter
+    params: list[str] = []
+    arguments: list[str] = []
+    values: list[str] = []
+    positional: list[str] = []
+    defaults: dict[str, Any] = {}
+    starred = False
+    for index, parameter in enumerate(parameters):
+        name, text = parameter.name, parameter.name
+        if parameter.default is not parameter.empty:
+            defaults[f"_default_{index}"] = parameter.default
+            text = f"{name}=_default_{index}"
+        if parameter.kind is kind.VAR_POSITIONAL:
+            starred = True
+            params.append(f"*{name}")
+            arguments.append(f"*{name}")
+            values.append(name)
+        elif parameter.kind is kind.VAR_KEYWORD:
+            params.append(f"**{name}")
+            arguments.append(f"**{name}")
+            values.append(f"frozenset({name}.items())")
+        elif parameter.kind is kind.KEYWORD_ONLY:
+            if not starred:
+                params.append("*")
+                starred = True
+            params.append(text)
+            arguments.append(f"{name}={name}")
+            values.append(name)
+        else:
+            params.append(text)
+            arguments.append(name)
+            values.append(name)
+            positional.append(name)
+        following = parameters[index + 1].kind if index + 1 < len(parameters) else None
+        if parameter.kind is kind.POSITIONAL_ONLY and following is not kind.POSITIONAL_ONLY:
+            params.append("/")
+    return WrapperShape(", ".join(params), ", ".join(arguments), tuple(values), tuple(positional),
+                  defaults)
+
+
+def compile_wrapper(template: str, function: Callable[..., Any], namespace: dict[str, Any], *,
+                    name: str, what: str, is_async: bool,
+                    fill: Callable[[WrapperShape], dict[str, str]]) -> Any:
+    """A wrapper around ``function`` from a behaviour's source ``template``.
+
+    The template's ``{params}`` and ``{arguments}`` become ``function``'s own parameter list
+    and the call passing them on (no ``*args, **kwargs`` cost per call), ``{async_}`` and
+    ``{await_}`` follow ``is_async``, and ``fill(shape)`` gives the behaviour's own fields.
+    """
+    reserved = set(_IDENTIFIER.findall(_PLACEHOLDER.sub("", template)))
+    reserved |= set(namespace) | {"frozenset", "_function"}
+    shape = wrapper_shape(function, reserved)
+    source = template.format(
+        wrapper=name, params=shape.params, arguments=shape.arguments,
+        async_="async " if is_async else "", await_="await " if is_async else "",
+        **fill(shape),
+    )
+    globals_ = {**namespace, **shape.defaults, "_function": function}
+    return compile_function(name, source.splitlines(), globals_, what=what)
 
 
 # -- phase call plans ------------------------------------------------------------------------

@@ -44,7 +44,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextvars import copy_context
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, ClassVar, TypeVar, cast
 
@@ -160,95 +160,12 @@ def _qualified_name(function: Any) -> str:
     return f"{module}.{qualname}" if module else qualname
 
 
-@dataclass(frozen=True)
-class _Shape:
-    """How a wrapper takes its arguments and passes them on, as source text."""
-
-    params: str  # the wrapper's parameter list: "self, event, *, strict=_default_2"
-    arguments: str  # the call passing them on: "self, event, strict=strict"
-    values: tuple[str, ...]  # one expression per argument, for cache keys
-    positional: tuple[str, ...]  # the positional parameters, or ("args[0]",) when generic
-    defaults: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def subject(self) -> str | None:
-        """The argument a call is about: the first positional one after ``self``/``cls``."""
-        names = self.positional
-        if len(names) > 1 and names[0] in ("self", "cls"):
-            return names[1]
-        return names[0] if names else None
-
-
-_GENERIC = _Shape("*args, **kwargs", "*args, **kwargs",
-                  ("args", "frozenset(kwargs.items())"), ("args[0]",))
-_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
-_PLACEHOLDER = re.compile(r"\{\w+\}")
-
-
-def _shape(function: Callable[..., Any], reserved: set[str]) -> _Shape:
-    """The wrapped function's own parameter list, or ``*args, **kwargs`` when it has none to
-    read (some builtins) or a parameter's name is one the template uses."""
-    try:
-        parameters = list(inspect.signature(function).parameters.values())
-    except (TypeError, ValueError):
-        return _GENERIC
-    if any(p.name in reserved or p.name.startswith("_default_") for p in parameters):
-        return _GENERIC
-    kind = inspect.Parameter
-    params: list[str] = []
-    arguments: list[str] = []
-    values: list[str] = []
-    positional: list[str] = []
-    defaults: dict[str, Any] = {}
-    starred = False
-    for index, parameter in enumerate(parameters):
-        name, text = parameter.name, parameter.name
-        if parameter.default is not parameter.empty:
-            defaults[f"_default_{index}"] = parameter.default
-            text = f"{name}=_default_{index}"
-        if parameter.kind is kind.VAR_POSITIONAL:
-            starred = True
-            params.append(f"*{name}")
-            arguments.append(f"*{name}")
-            values.append(name)
-        elif parameter.kind is kind.VAR_KEYWORD:
-            params.append(f"**{name}")
-            arguments.append(f"**{name}")
-            values.append(f"frozenset({name}.items())")
-        elif parameter.kind is kind.KEYWORD_ONLY:
-            if not starred:
-                params.append("*")
-                starred = True
-            params.append(text)
-            arguments.append(f"{name}={name}")
-            values.append(name)
-        else:
-            params.append(text)
-            arguments.append(name)
-            values.append(name)
-            positional.append(name)
-        following = parameters[index + 1].kind if index + 1 < len(parameters) else None
-        if parameter.kind is kind.POSITIONAL_ONLY and following is not kind.POSITIONAL_ONLY:
-            params.append("/")
-    return _Shape(", ".join(params), ", ".join(arguments), tuple(values), tuple(positional),
-                  defaults)
-
-
 def _compile_wrapper(behavior: Behavior, template: str, function: Callable[..., Any],
                      namespace: dict[str, Any], stage: str, is_async: bool) -> Any:
-    """Fill in ``template`` for ``function`` and compile it with ``namespace`` as globals."""
-    reserved = set(_IDENTIFIER.findall(_PLACEHOLDER.sub("", template)))
-    reserved |= set(namespace) | {"frozenset", "_function"}
-    shape = _shape(function, reserved)
-    wrapper = f"{behavior.name}_wrapper"
-    source = template.format(
-        wrapper=wrapper, params=shape.params, arguments=shape.arguments,
-        async_="async " if is_async else "", await_="await " if is_async else "",
-        **behavior._fields(shape),
-    )
-    globals_ = {**namespace, **shape.defaults, "_function": function}
-    return _codegen.compile_function(wrapper, source.splitlines(), globals_,
-                                     what=f"{behavior!r} of {stage}")
+    """The behaviour's ``template`` filled in for ``function`` and compiled (``_codegen``)."""
+    return _codegen.compile_wrapper(
+        template, function, namespace, name=f"{behavior.name}_wrapper",
+        what=f"{behavior!r} of {stage}", is_async=is_async, fill=behavior._fields)
 
 
 def applied(function: Callable[..., Any]) -> tuple[Behavior, ...]:
@@ -318,7 +235,7 @@ class Behavior:
                    is_async: bool) -> dict[str, Any] | None:
         raise NotImplementedError
 
-    def _fields(self, shape: _Shape) -> dict[str, str]:
+    def _fields(self, shape: _codegen.WrapperShape) -> dict[str, str]:
         return {}
 
     def _attach(self, wrapper: Any, namespace: dict[str, Any]) -> None:
@@ -1041,7 +958,7 @@ class _Cached(Behavior):
             return _qualified_name(value)
         return repr(value)
 
-    def _fields(self, shape: _Shape) -> dict[str, str]:
+    def _fields(self, shape: _codegen.WrapperShape) -> dict[str, str]:
         """The key expression: the arguments, a call of ``key``, or attributes of the
         subject (the first argument after ``self``)."""
         if callable(self._key):
