@@ -275,6 +275,11 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, default=0)
     generate.add_argument("-o", "--output", help="file to write (default stdout)")
     generate.set_defaults(handler=_cmd_generate)
+
+    from . import contracts, scaffold
+
+    contracts.add_arguments(commands)
+    scaffold.add_arguments(commands)
     return parser
 
 

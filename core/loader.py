@@ -18,7 +18,7 @@ import importlib
 import inspect
 import sys
 import traceback
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from types import FunctionType, MethodType, ModuleType
@@ -26,11 +26,12 @@ from typing import Any
 
 import pluggy
 
-from . import hookspecs
+from . import contracts, hookspecs
 from ._version import API_VERSION, __version__
 from .config import Config
 from .discovery import EntryPointInfo
 from .errors import PluginError
+from .flags import default_flags
 from .registry import Registry, Stage, StageInfo, current_registry
 
 __all__ = ["PluginRecord", "PluginSet", "StageRecord", "load_entry_points", "load_objects"]
@@ -66,6 +67,8 @@ class PluginRecord:
     error: str | None = None
     hooks: list[str] = field(default_factory=list)
     stages: list[StageRecord] = field(default_factory=list)
+    #: Every way the plugin breaks the stage contract; it is refused when there is any.
+    violations: list[contracts.Violation] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -84,6 +87,7 @@ class PluginRecord:
             "error": self.error,
             "hooks": sorted(self.hooks),
             "stages": [stage.as_dict() for stage in self.stages],
+            "violations": [violation.as_dict() for violation in self.violations],
         }
 
 
@@ -331,6 +335,29 @@ def _cycle(edges: Mapping[str, set[str]], incoming: Mapping[str, int]) -> str:
         path.append(following[0])
 
 
+def _verify(units: Sequence[_Unit], registry: Registry,
+            known_plugins: Collection[str] | None) -> None:
+    """Refuse every plugin that breaks the stage contract, recording each violation.
+
+    All plugins are verified together, once all are imported: a stage may be gated by
+    another plugin's flag, or ordered after another plugin.
+    """
+    records: dict[str, PluginRecord] = {}
+    objects: dict[str, list[Any]] = {}
+    for unit in units:
+        if unit.record.status == LOADED:
+            records[unit.record.name] = unit.record
+            objects.setdefault(unit.record.name, []).append(
+                unit.obj.info.cls if isinstance(unit.obj, _StageAdapter) else unit.obj)
+    found = contracts.verify_plugins(objects, known_plugins=known_plugins,
+                                     flags=default_flags.declared, registry=registry)
+    for name, violations in found.items():
+        if violations:
+            record = records[name]
+            record.status, record.violations = FAILED, violations
+            record.error = contracts.format_violations(violations)
+
+
 def _register(units: list[_Unit], records: list[PluginRecord]) -> PluginSet:
     manager = new_manager()
     ordered = _rank(units)
@@ -430,6 +457,8 @@ def load_entry_points(
         for name in missing:
             records.append(PluginRecord(name, None, None, "?", FAILED,
                                         "selected but not installed (no such entry point)"))
+    # before=/after= may name any installed plugin, selected or not
+    _verify(units, registry, known_plugins={record.name for record in records})
     return _register(units, records)
 
 
@@ -459,6 +488,8 @@ def load_objects(
             units.extend(_units(record, obj, config, registry))
         except PluginError as exc:
             record.status, record.error = FAILED, str(exc)
+    # objects in hand are often a few plugins of many: before=/after= are not judged
+    _verify(units, registry, known_plugins=None)
     return _register(units, list(records.values()))
 
 
