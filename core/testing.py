@@ -206,6 +206,25 @@ class RunResult:
         return self.rows("dead_letters")
 
 
+def database_content(db: str | Path) -> dict[str, list[tuple[Any, ...]]]:
+    """What runs leave in a database, comparable between two databases: the events, the dead
+    letters (without their ids, run ids and times), the aggregates and the stage state, each
+    sorted. Two runs that decided alike give equal contents, whatever their batch order."""
+    import sqlite3
+
+    tables = {
+        "events": "SELECT * FROM events",
+        "dead_letters": "SELECT payload, reason, stage, error, line, source, plugin, "
+                        "distribution, version FROM dead_letters",
+        "agg_by_user": "SELECT * FROM agg_by_user",
+        "agg_by_kind": "SELECT * FROM agg_by_kind",
+        "stage_state": "SELECT * FROM stage_state",
+    }
+    with sqlite3.connect(db) as connection:
+        return {name: sorted(connection.execute(query).fetchall(), key=repr)
+                for name, query in tables.items()}
+
+
 class RunReporter:
     """``run_report(pipeline, events, *, db=None) -> RunResult``: a run as ``hookline run`` does."""
 

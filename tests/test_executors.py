@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import queue
-import sqlite3
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import hookline
 from hookline.config import Config
 from hookline.executors.process import ExecutorError, _worker, partition_of
 from hookline.generate import write_jsonl
+from hookline.testing import database_content
 
 PLUGIN = '''
 import hookline
@@ -51,21 +51,6 @@ def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return site
 
 
-def _content(db: Path) -> dict[str, Any]:
-    with sqlite3.connect(db) as connection:
-        def rows(query: str) -> list[Any]:
-            return sorted(connection.execute(query).fetchall())
-
-        return {
-            "events": rows("SELECT * FROM events"),
-            "dead": rows("SELECT payload, reason, stage, line, source, plugin, version "
-                         "FROM dead_letters"),
-            "users": rows("SELECT * FROM agg_by_user"),
-            "kinds": rows("SELECT * FROM agg_by_kind"),
-            "state": rows("SELECT * FROM stage_state"),
-        }
-
-
 def test_process_executor_equals_inline(installed: Path, tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     write_jsonl(source, 6000, invalid_rate=0.05, seed=11)
@@ -80,7 +65,7 @@ def test_process_executor_equals_inline(installed: Path, tmp_path: Path) -> None
     assert inline.stages.get("velocity.velocity", 0) > 0, "the stateful stage must matter"
     assert (process.read, process.accepted, process.dead_lettered) == (
         inline.read, inline.accepted, inline.dead_lettered)
-    assert _content(tmp_path / "process.db") == _content(tmp_path / "inline.db")
+    assert database_content(tmp_path / "process.db") == database_content(tmp_path / "inline.db")
 
 
 def test_objects_in_hand_cannot_travel_to_workers(tmp_path: Path) -> None:

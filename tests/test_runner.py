@@ -13,6 +13,7 @@ import pytest
 import hookline
 from hookline.config import Config
 from hookline.generate import write_jsonl
+from hookline.testing import database_content
 
 
 class BlockXTS(hookline.Stage, phase="validate", name="block_xts"):
@@ -36,16 +37,6 @@ def _pipeline(*stages: type[hookline.Stage]) -> hookline.Pipeline:
 def _rows(db: Path, query: str) -> list[Any]:
     with sqlite3.connect(db) as connection:
         return connection.execute(query).fetchall()
-
-
-def _snapshot(db: Path) -> dict[str, list[Any]]:
-    return {
-        "events": _rows(db, "SELECT * FROM events ORDER BY event_id"),
-        "dead": _rows(db, "SELECT payload, reason, stage, line FROM dead_letters "
-                          "ORDER BY line, reason"),
-        "by_user": _rows(db, "SELECT * FROM agg_by_user ORDER BY user_id"),
-        "by_kind": _rows(db, "SELECT * FROM agg_by_kind ORDER BY kind"),
-    }
 
 
 def test_every_line_ends_exactly_once_and_counts_add_up(tmp_path: Path) -> None:
@@ -93,10 +84,10 @@ def test_rerunning_the_same_input_adds_nothing_and_appends_are_resumed(tmp_path:
     db = tmp_path / "out.db"
     first = hookline.run([str(source)], db=str(db), pipeline=_pipeline(),
                          config=Config(batch_size=300))
-    before = _snapshot(db)
+    before = database_content(db)
     again = hookline.run([str(source)], db=str(db), pipeline=_pipeline())
     assert again.read == 0
-    assert _snapshot(db) == before
+    assert database_content(db) == before
     extra = [json.dumps({"event_id": f"new-{i}", "user_id": "u1", "kind": "click", "ts": 5})
              for i in range(10)]
     with open(source, "a") as handle:
@@ -129,7 +120,7 @@ def test_an_interrupted_run_resumes_to_the_same_database(tmp_path: Path) -> None
     rest = hookline.run([str(source)], db=str(parts), pipeline=_pipeline(BlockXTS),
                         config=Config(batch_size=250))
     assert first.read + rest.read == 3000
-    assert _snapshot(parts) == _snapshot(whole)
+    assert database_content(parts) == database_content(whole)
 
 
 def test_duplicate_event_ids_are_dead_lettered_not_inserted(tmp_path: Path) -> None:

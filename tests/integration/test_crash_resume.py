@@ -10,27 +10,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from hookline.generate import write_jsonl
+from hookline.testing import database_content
 
 
 def _hookline(*args: str, cwd: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "hookline.cli", "run", *args], cwd=cwd,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def _content(db: Path) -> dict[str, Any]:
-    with sqlite3.connect(db) as connection:
-        def rows(query: str) -> list[Any]:
-            return sorted(connection.execute(query).fetchall())
-
-        return {
-            "events": rows("SELECT * FROM events"),
-            "dead": rows("SELECT payload, reason, stage, line FROM dead_letters"),
-            "users": rows("SELECT * FROM agg_by_user"),
-            "kinds": rows("SELECT * FROM agg_by_kind"),
-        }
 
 
 def test_kill_9_at_five_random_moments_then_resume(tmp_path: Path) -> None:
@@ -54,7 +41,7 @@ def test_kill_9_at_five_random_moments_then_resume(tmp_path: Path) -> None:
     assert kills >= 3, "the runs finished before they could be killed: kill sooner"
     final = _hookline(str(source), "--db", "crashed.db", *batches, cwd=tmp_path)
     assert final.wait(timeout=600) == 0
-    assert _content(tmp_path / "crashed.db") == _content(tmp_path / "whole.db")
+    assert database_content(tmp_path / "crashed.db") == database_content(tmp_path / "whole.db")
 
 
 def test_sigterm_finishes_the_batch_and_exits_0(tmp_path: Path) -> None:

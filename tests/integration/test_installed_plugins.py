@@ -7,6 +7,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from hookline.testing import database_content
+
 from .conftest import Env
 from .wheels import make_wheel
 
@@ -44,14 +46,6 @@ def _table(db: Path, query: str) -> list[Any]:
         return sorted(connection.execute(query).fetchall())
 
 
-def _database(db: Path) -> dict[str, list[Any]]:
-    return {
-        "events": _table(db, "SELECT * FROM events"),
-        "dead": _table(db, "SELECT payload, reason, stage, line FROM dead_letters"),
-        "agg": _table(db, "SELECT * FROM agg_by_user"),
-    }
-
-
 def test_installing_a_plugin_runs_its_stage_and_uninstalling_removes_it(
     env: Env, tmp_path: Path
 ) -> None:
@@ -74,7 +68,7 @@ def test_installing_a_plugin_runs_its_stage_and_uninstalling_removes_it(
     assert _table(env.work / "without.db", "SELECT count(*) FROM events") == [(len(EVENTS),)]
 
 
-def test_broken_plugins_are_isolated_and_the_good_ones_give_the_same_database(
+def test_broken_plugins_are_isolated_and_the_good_ones_give_the_samedatabase_content(
     env: Env, tmp_path: Path
 ) -> None:
     source = _input(env)
@@ -104,7 +98,7 @@ def test_broken_plugins_are_isolated_and_the_good_ones_give_the_same_database(
     assert "plugin_gone_missing" in failed["gone"]
     assert listing["boom"]["distribution"] == "plugin-boom"
     env.hookline("run", source, "--db", "good.db", env={"HOOKLINE_PLUGINS": "usd,views"})
-    assert _database(env.work / "all.db") == _database(env.work / "good.db")
+    assert database_content(env.work / "all.db") == database_content(env.work / "good.db")
     strict = env.hookline("run", source, "--db", "strict.db", "--strict", check=False)
     assert strict.returncode == 1 and "boom" in strict.stderr
 
