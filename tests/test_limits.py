@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import pytest
@@ -107,7 +108,9 @@ def test_a_number_is_judged_the_same_whatever_else_is_on_the_line(number: str) -
 @pytest.mark.parametrize(
     ("line", "problem", "column"),
     [
-        ('{"a": 1,}', "Expecting property name enclosed in double quotes", 9),
+        # 3.13's parser words this one "Illegal trailing comma before end of object" (col 8)
+        ('{"a": 1,}', ("Expecting property name enclosed in double quotes", 9)
+         if sys.version_info < (3, 13) else ("Illegal trailing comma", 8), None),
         ('{"a": tru}', "Expecting value", 7),
         ('{"a": 1} x', "Extra data", 10),
         ("", "Expecting value", 1),
@@ -115,7 +118,11 @@ def test_a_number_is_judged_the_same_whatever_else_is_on_the_line(number: str) -
         ('{"a": "\\q"}', "Invalid \\escape", 8),
     ],
 )
-def test_malformed_json_names_the_problem_and_column(line: str, problem: str, column: int) -> None:
+def test_malformed_json_names_the_problem_and_column(
+    line: str, problem: str | tuple[str, int], column: int | None
+) -> None:
+    if isinstance(problem, tuple):
+        problem, column = problem
     reason = refused(line)
     assert reason.startswith(f"malformed JSON: {problem}")
     assert reason.endswith(f" column {column}")
