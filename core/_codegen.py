@@ -16,8 +16,8 @@ their source. Only the lines a class needs are emitted.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
-import itertools
 import linecache
 import re
 from collections.abc import Callable, Sequence
@@ -32,9 +32,6 @@ from .schema import unknown_keys
 if TYPE_CHECKING:
     from .schema import Schema
 
-_counter = itertools.count()
-
-
 def compile_function(
     name: str, lines: Sequence[str], namespace: dict[str, Any], *, what: str
 ) -> Callable[..., Any]:
@@ -43,9 +40,10 @@ def compile_function(
     ``what`` names the generated function in its filename, e.g. ``from_dict app.Purchase``.
     """
     source = "\n".join(lines) + "\n"
-    filename = f"<hookline generated {what}>"
-    if filename in linecache.cache:  # the same class defined again (tests, reloads)
-        filename = f"<hookline generated {what} #{next(_counter)}>"
+    # Named by what it is and by its source: unique, and the same code has the same name in
+    # every process (tracebacks stored in dead letters do not depend on what ran before).
+    digest = hashlib.sha1(source.encode()).hexdigest()[:8]
+    filename = f"<hookline generated {what} #{digest}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     code = compile(source, filename, "exec")
     scope: dict[str, Any] = {}
@@ -368,8 +366,9 @@ def _step_lines(index: int, step: PlanStep, probe: bool) -> list[str]:
                 "except Exception as exc:", f"    _on_skip(_names[{index}], exc, event)",
                 "    r = None"]
     body += ["if r is not None:", f"    event = _returned({step.name!r}, r)"]
-    if step.gate is not None:
-        body = [f"if _gate_{index}(event):", *(f"    {line}" for line in body)]
+    if step.gate is not None:  # a flagged stage: record that it ran, for variant analysis
+        ran = f"    event.__dict__['variants'].append({step.name!r})"
+        body = [f"if _gate_{index}(event):", ran, *(f"    {line}" for line in body)]
     lines = [f"        # {index}: {step.name}  {step.where}".rstrip()]
     if index:
         lines.append(f"        at = {index}")

@@ -19,7 +19,7 @@ from . import _codegen, hookspecs
 from .config import Config, load_config
 from .discovery import installed
 from .errors import Drop, PluginError, Reject, StageFailed
-from .fields import Field
+from .fields import Field, List, String
 from .flags import Flags, default_flags, from_environment
 from .loader import PluginSet, load_entry_points, load_objects
 from .registry import Registry
@@ -67,6 +67,10 @@ class Pipeline:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._declare_flags()
         self.event_class = compose(base, self._field_contributions())
+        if self._gated_stages() and "variants" not in self.event_class.__fields__:
+            # Which flagged stages ran on each event, so that results split by variant.
+            self.event_class = compose(self.event_class, {"hookline": {"variants": List(
+                String(), default=list, description="flagged stages that ran on the event")}})
         self.from_dict = self.event_class.from_dict
         self.rebuild()
         plugins.hook.hookline_configure(config=MappingProxyType(self.config.as_dict()))
@@ -106,6 +110,10 @@ class Pipeline:
         self.flags.set_many("config", self.config.flags)
         from_environment(self.flags)
         self.flags.set_many("cli", self.config.cli_flags)
+
+    def _gated_stages(self) -> list[str]:
+        return [impl.plugin_name for impl in self._phase_impls()
+                if getattr(getattr(impl.plugin, "info", None), "flag", None)]
 
     def _field_contributions(self) -> dict[str, Mapping[str, Field[Any]]]:
         contributions: dict[str, Mapping[str, Field[Any]]] = {}

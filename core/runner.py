@@ -237,6 +237,7 @@ def run(
     breaker = Breaker(config.quarantine_after)
 
     bar = _Progress(progress)
+    pipeline.flags.evaluations.clear()  # the report counts this run's decisions
     started = time.perf_counter()
     pipeline.hook.hookline_run_start(run=info)
     try:
@@ -268,6 +269,11 @@ def run(
         timed = _timed_metrics()
         if timed:
             report.sections["timed"] = timed
+        flags = {row["name"]: f"{row['on']:,} of {row['evaluations']:,} evaluations on "
+                 f"(value {row['value']} from {row['source']})"
+                 for row in pipeline.flags.describe() if row["evaluations"]}
+        if flags:
+            report.sections["flags"] = flags
         pipeline.hook.hookline_run_end(run=info, report=report)
         sink.record_run(info.started_at, report.as_dict())
     finally:

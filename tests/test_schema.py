@@ -305,7 +305,7 @@ def test_tracebacks_through_generated_code_show_its_source() -> None:
     with pytest.raises(Broken) as caught:
         Fragile.from_dict({"name": "x"})
     text = "".join(traceback.format_exception(caught.value))
-    assert f"<hookline generated from_dict {__name__}.Fragile>" in text
+    assert f"<hookline generated from_dict {__name__}.Fragile #" in text
     assert "_f_name.problems(v_name, 'name')" in text  # the generated line itself
 
 

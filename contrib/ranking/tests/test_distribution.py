@@ -18,8 +18,9 @@ def test_entry_point_loads_the_field_and_the_stage() -> None:
     pipeline = hookline.Pipeline.from_entry_points(Config(plugins=("ranking",)))
     (record,) = pipeline.plugins.loaded()
     assert record.distribution == "hookline-ranking"
-    assert [(stage.qualname, stage.phase) for stage in record.stages] == [
-        ("ranking.score", "score")
+    assert [(stage.qualname, stage.phase, stage.flag) for stage in record.stages] == [
+        ("ranking.score", "score", None),
+        ("ranking.freshness", "score", "ranking.experimental"),
     ]
     assert "score" in pipeline.event_class.__fields__
 
