@@ -14,10 +14,10 @@ A benchmark module uses it like this::
         Case.inline("hookline", "E.from_dict(d)", {"E": E, "d": data}),  # no call overhead
     ], reference="plain", repeats=args.repeats, min_time=args.min_time)
     check("hookline valid, x plain", results.ratio("hookline"), "<=", 2.5)
-    return finish(args)
+    return finish(args, "schema")
 
 Ratios are paired: for every round the case's time is divided by the reference's time in the
-same round, and the median of those per-round ratios is reported. Both were measured seconds
+same round, and the median of those per-round ratios is reported. Both were measured moments
 apart, so a slow stretch of the machine cancels out instead of skewing one of them.
 
 No dependencies beyond the standard library.
@@ -30,6 +30,7 @@ import datetime
 import gc
 import itertools
 import json
+import operator
 import os
 import platform
 import statistics
@@ -64,11 +65,8 @@ NOISY = 0.25
 REPEATS, MIN_TIME = 21, 0.02
 QUICK_REPEATS, QUICK_MIN_TIME = 5, 0.005
 
-_OPS = {
-    "<=": lambda value, target: value <= target,
-    "<": lambda value, target: value < target,
-    ">=": lambda value, target: value >= target,
-    ">": lambda value, target: value > target,
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    "<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt,
 }
 
 

@@ -188,13 +188,10 @@ def cases(n: int) -> tuple[list[Case], list[str]]:
     pm_wrapped = pluggy_manager(n, wrapper_plugin(timing_wrapper(Stats()), _impl))
     assert plain.event_class is hookline.DefaultEvent, "no plugin adds fields: no conversion"
 
-    wrapper_stats = stats
-    hand_wrapper = timing_wrapper(Stats())
     ns: dict[str, Any] = {
         "e": event, "fns": functions, "phase": plain._phases[0], "process": plain.process,
         "wphase": wrapped._phases[0], "yphase": yielding._phases[0],
-        "pm": pm, "pm_wrapped": pm_wrapped,
-        "w": hand_wrapper, "StopIteration": StopIteration,
+        "pm": pm, "pm_wrapped": pm_wrapped, "w": timing_wrapper(Stats()),
     }
     found = [
         Case.inline("direct loop", "for f in fns:\n    f(e)", ns),
@@ -213,7 +210,7 @@ def cases(n: int) -> tuple[list[Case], list[str]]:
         Case.inline("hookline phase + yield-only wrapper", "yphase(e)", ns),
         Case.inline("direct loop + timing wrapper by hand",
                     "g = w(e)\nnext(g)\nfor f in fns:\n    f(e)\n"
-                    "try:\n    g.send(None)\nexcept StopIteration:\n    pass", ns),
+                    "try:\n    g.send(e)\nexcept StopIteration as stop:\n    r = stop.value", ns),
         Case.inline("pluggy + timing wrapper", "pm_wrapped.hook.hookline_validate(event=e)", ns),
     ]
     monitoring = monitoring_plugin()
@@ -228,7 +225,10 @@ def cases(n: int) -> tuple[list[Case], list[str]]:
     peers: list[tuple[str, Callable[[], object]]] = [
         ("direct loop", lambda: [f(counting) for f in functions]),
         ("hookline phase", lambda: plain._phases[0](counting)),
+        ("hookline phase + timing wrapper", lambda: wrapped._phases[0](counting)),
+        ("hookline phase + yield-only wrapper", lambda: yielding._phases[0](counting)),
         ("pluggy", lambda: pm.hook.hookline_validate(event=counting)),
+        ("pluggy + timing wrapper", lambda: pm_wrapped.hook.hookline_validate(event=counting)),
     ]
     for name, call in peers:
         calls[0] = 0
@@ -238,9 +238,9 @@ def cases(n: int) -> tuple[list[Case], list[str]]:
         calls[0] = 0
         manager.map(_call_extension, counting)
         assert calls[0] == n, f"stevedore read the field {calls[0]} times, not {n}"
-    before = wrapper_stats.calls
+    before = stats.calls
     wrapped._phases[0](event)
-    assert wrapper_stats.calls == before + 1, "the timing wrapper did not run"
+    assert stats.calls == before + 1, "the timing wrapper did not run"
     return found, skipped
 
 
