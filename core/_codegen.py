@@ -27,7 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import FieldError, ValidationError
 from .fields import MISSING, Field
+from .schema import Schema as _Schema
 from .schema import unknown_keys
+
+_INSTANCE_DICT = vars(_Schema)["__dict__"]
 
 if TYPE_CHECKING:
     from .schema import Schema
@@ -64,7 +67,8 @@ def _missing(errors: list[FieldError] | None, path: str) -> list[FieldError]:
 def _invalid(
     errors: list[FieldError] | None, field: Field[Any], value: Any, path: str
 ) -> list[FieldError]:
-    errors = [] if errors is None else errors
+    if errors is None:
+        return field.problems(value, path)  # a new list: the first problem of the event
     errors.extend(field.problems(value, path))
     return errors
 
@@ -162,7 +166,9 @@ def compile_schema(cls: type[Schema]) -> None:
         "_ValidationError": ValidationError,
         "_FieldError": FieldError,
         "_new": object.__new__,
-        "_set_dict": object.__setattr__,
+        # The instance-dict descriptor's own setter: one bound C call, cheaper than
+        # object.__setattr__(self, "__dict__", ...) (Schema.__setattr__ guards fields).
+        "_set_dict": _INSTANCE_DICT.__set__,
         "_schema_name": cls.__name__,
         "cls": cls,
     }
@@ -191,12 +197,12 @@ def compile_schema(cls: type[Schema]) -> None:
         "    self = _new(cls)",
     ]
     if any(field.converts for field in fields.values()):
-        lines.append(f"    _set_dict(self, '__dict__', {{{stored}}})")
+        lines.append(f"    _set_dict(self, {{{stored}}})")
     else:
         # Every key present, known and valid, nothing converted: the values are data's own,
         # and copying the dict in C is cheaper than rebuilding it from the locals.
         copied = f"data.copy() if not _missing_n and len(data) == {len(fields)} else {{{stored}}}"
-        lines.append(f"    _set_dict(self, '__dict__', {copied})")
+        lines.append(f"    _set_dict(self, {copied})")
     lines.append("    return self")
     from_dict = compile_function("from_dict", lines, ns, what=f"from_dict {qualname}")
 
@@ -213,7 +219,7 @@ def compile_schema(cls: type[Schema]) -> None:
     lines += [
         "    if _errors is not None:",
         "        raise _ValidationError(_errors, _schema_name)",
-        f"    _set_dict(_self, '__dict__', {{{stored}}})",
+        f"    _set_dict(_self, {{{stored}}})",
     ]
     init = compile_function("__init__", lines, ns, what=f"__init__ {qualname}")
 

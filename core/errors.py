@@ -7,7 +7,7 @@ swallow them by accident: they are decisions about an event, not failures.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "ContractError",
@@ -68,11 +68,22 @@ class ValidationError(ValueError):
     line: int | None = None
     source: str | None = None
 
-    def __init__(self, errors: list[FieldError], schema: str | None = None) -> None:
-        # No super().__init__: BaseException.__new__ already keeps the arguments, and this
-        # constructor is on the invalid-event path, measured in the schema benchmark.
-        self.errors = errors
-        self.schema = schema
+    # No __init__: ``ValidationError(errors, schema)`` keeps both in ``args`` (C code, no
+    # instance dict), and the invalid-event path is measured in the schema benchmark.
+    if TYPE_CHECKING:
+
+        def __init__(self, errors: list[FieldError], schema: str | None = None) -> None: ...
+
+    @property
+    def errors(self) -> list[FieldError]:
+        """One :class:`FieldError` per problem."""
+        errors: list[FieldError] = self.args[0] if self.args else []
+        return errors
+
+    @property
+    def schema(self) -> str | None:
+        """The name of the schema the data was checked against."""
+        return self.args[1] if len(self.args) > 1 else None
 
     def at(self, *, line: int | None, source: str | None) -> ValidationError:
         """Return the same error, located at an input line."""

@@ -11,6 +11,7 @@ numbers unless a field allows them.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
@@ -327,12 +328,22 @@ class Number(_Bounded[float]):
         return self._bounds_problem(value)
 
     def condition(self, var: str, ns: dict[str, Any]) -> str | None:
-        if self.allow_nan:
-            kind = f"({var}.__class__ is int or {var}.__class__ is float)"
-        else:
-            # x - x is 0 for every finite float and NaN for NaN and ±inf.
-            kind = f"({var}.__class__ is int or {var}.__class__ is float and {var} - {var} == 0)"
-        return " and ".join([kind, *self._bounds_condition(var)])
+        kind = f"({var}.__class__ is float or {var}.__class__ is int)"
+        parts = [kind, *self._bounds_condition(var)]
+        if not self.allow_nan:
+            finite_bounds = all(bound is None or math.isfinite(bound)
+                                for bound in (self.minimum, self.maximum))
+            if not finite_bounds:  # x - x is 0 for finite x, NaN for NaN and ±inf
+                parts.insert(1, f"({var}.__class__ is int or {var} - {var} == 0)")
+            else:
+                # NaN fails every comparison; a finite bound excludes one infinity, and
+                # each missing bound is replaced by the infinity it would exclude.
+                ns["_inf"] = math.inf
+                if self.minimum is None:
+                    parts.append(f"{var} > -_inf")
+                if self.maximum is None:
+                    parts.append(f"{var} < _inf")
+        return " and ".join(parts)
 
     def _options(self) -> tuple[Any, ...]:
         return (*super()._options(), self.allow_nan)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -34,6 +34,10 @@ _SIGNALS = (Reject, Drop)
 DEAD_LETTER, SKIP_PLUGIN, FAIL_RUN = "dead-letter", "skip-plugin", "fail-run"
 POLICIES = (DEAD_LETTER, SKIP_PLUGIN, FAIL_RUN)
 _CULPRIT = "__hookline_stage__"
+
+
+def _same(event: Any) -> Any:
+    return event
 
 
 def _blame(error: Exception, stage: str) -> None:
@@ -130,18 +134,24 @@ class Pipeline:
         Two variants: the plain plans every event runs through, and probed ones (each call
         timed into ``self.stats``) that the runner uses for one event in ``sample_every``.
         """
-        self._process = self._chain([self._compile(p, probed=False) for p in hookspecs.PHASES])
-        self._process_probed = self._chain(
-            [self._compile(p, probed=True) for p in hookspecs.PHASES])
         self._phases = tuple(self._compile(p, probed=False) for p in hookspecs.PHASES)
+        self._process = self._chain(self._phases, self._busy())
+        self._process_probed = self._chain(
+            [self._compile(p, probed=True) for p in hookspecs.PHASES], self._busy())
+
+    def _busy(self) -> list[bool]:
+        """Which phases have implementations (an empty phase is left out of the chain)."""
+        return [bool(self.plugins.impls(hookspecs.phase_hook(p))) for p in hookspecs.PHASES]
 
     @staticmethod
-    def _chain(phases: list[Callable[[Any], Any]]) -> Callable[[Any], Any]:
-        validate, enrich, score = phases
+    def _chain(phases: Sequence[Callable[[Any], Any]], busy: list[bool]
+               ) -> Callable[[Any], Any]:
+        used = [phase for phase, has_impls in zip(phases, busy) if has_impls]
+        first, second, third = (used + [_same] * 3)[:3]
 
         def process(event: Any) -> Any:
             try:
-                return score(enrich(validate(event)))
+                return third(second(first(event)))
             except Exception as exc:
                 raise StageFailed(getattr(exc, _CULPRIT, "a phase wrapper"), exc) from exc
 
