@@ -9,6 +9,7 @@ and a stop request (SIGINT/SIGTERM through ``stop``) finishes the current batch 
 from __future__ import annotations
 
 import bisect
+import logging
 import sys
 import threading
 import time
@@ -32,6 +33,9 @@ from .sinks.sqlite import DeadLetter, SQLiteSink
 from .sources import Batch, Source, expand_inputs
 
 __all__ = ["run"]
+
+#: Structured records of each run: ``extra`` carries the fields (run_id, counts, stage…).
+log = logging.getLogger("hookline.runner")
 
 
 @dataclass
@@ -239,6 +243,8 @@ def run(
     bar = _Progress(progress)
     pipeline.flags.evaluations.clear()  # the report counts this run's decisions
     started = time.perf_counter()
+    log.info("run %s started: %d input(s) into %s", run_id, len(sources), db,
+             extra={"run_id": run_id, "inputs": info.inputs, "db": db, "executor": executor})
     pipeline.hook.hookline_run_start(run=info)
     try:
         for source in sources:
@@ -258,6 +264,9 @@ def run(
                 for stage in breaker.trips(result):
                     pipeline.quarantine(stage)
                     report.quarantined.append(stage)
+                    log.warning("run %s: stage %s quarantined after %d failures in a row",
+                                run_id, stage, config.quarantine_after,
+                                extra={"run_id": run_id, "stage": stage})
                 bar.update(report, source, end_offset)
                 if stop is not None and stop.is_set():
                     report.interrupted = True
@@ -276,6 +285,11 @@ def run(
             report.sections["flags"] = flags
         pipeline.hook.hookline_run_end(run=info, report=report)
         sink.record_run(info.started_at, report.as_dict())
+        log.info("run %s finished: %d read, %d accepted, %d dropped, %d dead-lettered",
+                 run_id, report.read, report.accepted, report.dropped, report.dead_lettered,
+                 extra={"run_id": run_id, "read": report.read, "accepted": report.accepted,
+                        "dropped": report.dropped, "dead_lettered": report.dead_lettered,
+                        "interrupted": report.interrupted, "duration_s": report.duration_s})
     finally:
         bar.done()
         runner.close()

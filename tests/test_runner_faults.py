@@ -117,3 +117,21 @@ def test_cli_exit_codes_and_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert main(["run", str(source), "--db", "two.db", "--max-dead-letter-ratio", "0.4"]) == 3
     assert "over the limit of 40.00%" in capsys.readouterr().err
     assert main(["run", str(tmp_path / "missing.jsonl")]) == 1
+
+
+def test_runs_and_quarantines_are_logged_with_structured_fields(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Down(hookline.Stage, phase="enrich", name="down_again"):
+        def process(self, event: hookline.Event) -> None:
+            raise ConnectionError("service down")
+
+    config = Config(quarantine_after=5, batch_size=10)
+    pipeline = hookline.Pipeline.from_plugins([("team", Down)], config)
+    with caplog.at_level("INFO", logger="hookline.runner"):
+        report = hookline.run([str(_lines(tmp_path / "in.jsonl", 30))],
+                              db=str(tmp_path / "o.db"), pipeline=pipeline, config=config)
+    finished = [r for r in caplog.records if "finished" in r.getMessage()]
+    assert finished and finished[0].accepted == report.accepted == 20  # type: ignore[attr-defined]
+    warned = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert warned[0].stage == "team.down_again"  # type: ignore[attr-defined]
