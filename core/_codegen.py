@@ -73,6 +73,19 @@ def _invalid(
     return errors
 
 
+def _failed(
+    errors: list[FieldError] | None, field: Field[Any], value: Any, path: str
+) -> list[FieldError]:
+    """``_invalid`` for a field whose one problem ``check()`` tells (null aside)."""
+    if value is None:
+        return _invalid(errors, field, value, path)
+    error = FieldError(path, field.check(value), value)  # type: ignore[arg-type]
+    if errors is None:
+        return [error]
+    errors.append(error)
+    return errors
+
+
 def _unknown(
     cls: type[Schema], errors: list[FieldError] | None, data: dict[str, Any]
 ) -> list[FieldError]:
@@ -120,7 +133,11 @@ def _field_lines(name: str, field: Field[Any], ns: dict[str, Any], *, mapping: b
     if field.converts and not field.required:
         if_missing.append(f"if {var} is not None: {var} = _f_{name}.convert({var})")
     lines += ["        _missing_n += 1", *(f"        {line}" for line in if_missing)]
-    fail = f"_errors = _invalid(_errors, _f_{name}, {var}, {name!r})"
+    if type(field).problems is Field.problems:
+        # One problem at most, told by check(): build its FieldError without problems().
+        fail = f"_errors = _failed(_errors, _f_{name}, {var}, {name!r})"
+    else:
+        fail = f"_errors = _invalid(_errors, _f_{name}, {var}, {name!r})"
     checks = field.check_lines(var, ns, fail) if field.inlinable() else None
     if checks is not None:
         if field.optional:
@@ -161,6 +178,7 @@ def compile_schema(cls: type[Schema]) -> None:
         "_MISSING": MISSING,
         "_missing": _missing,
         "_invalid": _invalid,
+        "_failed": _failed,
         "_unknown": _unknown,
         "_keep_extra": _keep_extra,
         "_ValidationError": ValidationError,
