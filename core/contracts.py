@@ -30,7 +30,7 @@ from types import MappingProxyType, ModuleType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from . import hookspecs
-from .registry import Stage, StageInfo
+from .registry import Stage, StageInfo, current_registry
 
 if TYPE_CHECKING:
     import argparse
@@ -622,8 +622,11 @@ def _attributes(obj: Any) -> dict[str, Any]:
     return found
 
 
+_MARKER = f"{hookspecs.PROJECT}_impl"
+
+
 def _marked(value: Any) -> bool:
-    marker = f"{hookspecs.PROJECT}_impl"
+    marker = _MARKER
     try:
         return (getattr(value, marker, None) is not None
                 or getattr(getattr(value, "__func__", None), marker, None) is not None)
@@ -685,8 +688,9 @@ def verify(
     it, ``hookline_fraud`` → ``fraud``); ``registry`` is where stage classes were recorded.
     """
     from .loader import _default_name, _stage_classes
-    from .registry import current_registry
 
+    if isinstance(obj, ModuleType) and _nothing_to_check(obj, registry or current_registry()):
+        return []
     checker = _Checker(plugin or _default_name(obj), declared_flags, known_plugins)
     if isinstance(obj, type) and (issubclass(obj, Stage) or hasattr(obj, "__stage__")):
         checker.stage(obj)
@@ -696,6 +700,21 @@ def verify(
             checker.stage(info.cls)
     checker.hooks(obj)
     return checker.found
+
+
+def _nothing_to_check(module: ModuleType, registry: Registry) -> bool:
+    """A module with no stage, no @hookimpl and no hook-named attribute: the checks below
+    would find nothing (a quick pass, since installs can hold hundreds of plugins)."""
+    if registry.stages_in(module.__name__):
+        return False
+    for name, value in vars(module).items():
+        if name[:2] == "__":
+            continue  # __builtins__, __spec__…: the module's own machinery
+        if name.startswith("hookline_") or _marked(value):
+            return False
+        if isinstance(value, type) and getattr(value, "__stage__", None) is not None:
+            return False
+    return True
 
 
 def verify_plugins(
@@ -739,6 +758,8 @@ def flags_declared_by(objects: Iterable[Any]) -> set[str]:
     names: set[str] = set()
     for obj in objects:
         if isinstance(obj, type) and issubclass(obj, Stage):
+            continue
+        if isinstance(obj, ModuleType) and _nothing_to_check(obj, current_registry()):
             continue
         for _attr, hook, function, opts in _hookimpls(obj):
             if hook != "hookline_flags" or opts.get("wrapper") or opts.get("hookwrapper"):
