@@ -38,3 +38,13 @@ def test_a_quarter_of_users_in_the_variant_the_same_everywhere(tmp_path: Path) -
     assert 0.24 <= share <= 0.26
     assert _variants(tmp_path / "second.db") == first
     assert _variants(tmp_path / "process.db") == first
+
+
+def test_a_typo_in_a_flag_name_exits_non_zero_naming_the_flag(tmp_path: Path) -> None:
+    source = tmp_path / "events.jsonl"
+    write_jsonl(source, 10, seed=1)
+    done = subprocess.run([sys.executable, "-m", "hookline.cli", "run", str(source),
+                           "--flag", "rankng.experimental=on"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "did you mean 'ranking.experimental'" in done.stderr
