@@ -108,7 +108,9 @@ class _StageAdapter:
         from .behaviors import inject
 
         behaviors = [b for rule in rules for b in rule.behaviors]
-        self.injected += [(b, rule.source) for rule in rules for b in rule.behaviors]
+        # The new behaviours wrap the ones already there: they come first, in their order.
+        self.injected = [(b, f"{rule.source} {rule.pattern!r}") for rule in rules
+                         for b in rule.behaviors] + self.injected
         self.function = inject(self.function, behaviors, name=self.qualname, metrics=metrics)
         setattr(self, hookspecs.phase_hook(self.info.phase), self.function)
         return self.function
@@ -117,7 +119,7 @@ class _StageAdapter:
         """Every behaviour around the stage, outermost first, with its source."""
         from .behaviors import applied
 
-        shown = [{"spec": b.spec, "source": source} for b, source in reversed(self.injected)]
+        shown = [{"spec": b.spec, "source": source} for b, source in self.injected]
         injected = {id(b) for b, _ in self.injected}
         shown += [{"spec": b.spec, "source": "code"} for b in applied(self.function)
                   if id(b) not in injected]

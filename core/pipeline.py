@@ -199,14 +199,17 @@ class Pipeline:
         from .behaviors import Rule, parse
 
         rule = Rule(pattern, tuple(parse(b) for b in behaviors), "code: Pipeline.inject")
-        changed = []
+        changed = {}
         for impl in self._phase_impls():
             adapter = impl.plugin
             if hasattr(adapter, "inject") and rule.matches(adapter.qualname):
                 impl.function = adapter.inject([rule], metrics=None)
-                changed.append(adapter.qualname)
+                changed[adapter.qualname] = adapter.behaviors()
+        for record in self.plugins.records:  # what `plugins` and the report list
+            for stage in record.stages:
+                stage.behaviors = changed.get(stage.qualname, stage.behaviors)
         self.rebuild()
-        return changed
+        return list(changed)
 
     def _phase_impls(self) -> list[Any]:
         return [impl for phase in hookspecs.PHASES

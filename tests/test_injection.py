@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import hookline
-from hookline.behaviors import retry, timeout
+from hookline.behaviors import applied, retry, timeout
 from hookline.config import Config, ConfigError
 
 
@@ -43,10 +43,26 @@ def test_config_injects_retry_and_plugins_listing_shows_it() -> None:
     assert pipeline.process(_event()).event_id == "e1"
     [record] = pipeline.plugins.records
     assert record.stages[0].as_dict()["behaviors"] == [
-        {"spec": "retry(attempts=3)", "source": "hookline.toml [behaviors]"}]
+        {"spec": "retry(attempts=3)", "source": "hookline.toml [behaviors] 'team.*'"}]
     fewer = Config.from_mapping({"behaviors": {"team.flaky": ["retry(attempts=2)"]}})
     with pytest.raises(hookline.StageFailed, match="try again"):
         hookline.Pipeline.from_plugins([("team", Flaky)], fewer).process(_event())
+
+
+def test_the_listing_is_outermost_first_across_rules_and_code() -> None:
+    config = Config.from_mapping({"behaviors": {"team.*": ["timed()", "retry(attempts=3)"],
+                                                "team.flaky": ["logged()"]}},
+                                 source="hookline.toml")
+    pipeline = hookline.Pipeline.from_plugins([("team", Flaky)], config)
+    pipeline.inject("team", "cached()")
+    [record] = pipeline.plugins.records
+    listed = [(b["spec"], b["source"]) for b in record.stages[0].as_dict()["behaviors"]]
+    assert listed == [("cached()", "code: Pipeline.inject 'team'"),
+                      ("timed()", "hookline.toml [behaviors] 'team.*'"),
+                      ("retry(attempts=3)", "hookline.toml [behaviors] 'team.*'"),
+                      ("logged()", "hookline.toml [behaviors] 'team.flaky'")]
+    [impl] = pipeline._phase_impls()
+    assert [b.spec for b in applied(impl.function)] == [spec for spec, _ in listed]
 
 
 def test_code_injection_and_a_bad_spec_in_config() -> None:
