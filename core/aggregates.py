@@ -1,87 +1,153 @@
-"""Aggregates: per-user and per-kind counts, amount sums, min/max and score means.
+"""Aggregates: the built-in per-user and per-kind tables, and the aggregations plugins add.
 
-Each is a partial that merges with another in any order (associative and commutative), so
-batches, worker processes and Dask partitions can each build their own and combine them.
+Built in: ``agg_by_user`` and ``agg_by_kind`` keep, per group, the event count, the sum,
+minimum and maximum of ``amount``, and the sum and count of ``score`` (``score_mean`` is a
+generated column). SQLite computes them from the rows a batch inserts, with one ``GROUP BY``
+per table inside the batch's transaction, and adds them to the stored rows (an UPSERT): a
+batch's partial merges with the totals in any order, whichever executor produced the rows,
+and a duplicate refused before the insert is never counted.
+
+Added by plugins: ``hookline_aggregations()`` returns fresh partial aggregations, objects
+with ``table``, ``columns`` (the key column first), ``update(event)``, ``merge(other)``
+(combine two partials, in any order), ``rows()`` (tuples in ``columns`` order) and, optionally,
+``combine`` (how a stored column takes a new partial's value: ``"sum"``, the default,
+``"min"``, ``"max"`` or ``"last"``). Each batch gets its own partials, filled by whoever
+processed the batch (the run, or each worker process, whose partials are merged), and their
+rows are written in the batch's transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["AGGREGATE_TABLES", "Aggregates", "GroupStats"]
+from .errors import PluginError, short_repr
+
+__all__ = ["AGGREGATE_TABLES", "COMBINE", "Aggregation", "builtin_statements", "checked",
+           "create_statement", "merged", "upsert_statement"]
 
 #: table name -> the event field it groups by
 AGGREGATE_TABLES = {"agg_by_user": "user_id", "agg_by_kind": "kind"}
 
+#: How a stored column takes the value of the same column of a new partial (``excluded``).
+COMBINE = {
+    "sum": "{c} + excluded.{c}",
+    "min": "min(coalesce({c}, excluded.{c}), coalesce(excluded.{c}, {c}))",
+    "max": "max(coalesce({c}, excluded.{c}), coalesce(excluded.{c}, {c}))",
+    "last": "excluded.{c}",
+}
 
-@dataclass
-class GroupStats:
-    """Running totals for one group."""
-
-    count: int = 0
-    amount_sum: float = 0.0
-    amount_min: float | None = None
-    amount_max: float | None = None
-    score_sum: float = 0.0
-    score_count: int = 0
-
-    def add(self, amount: float, score: float | None) -> None:
-        self.count += 1
-        self.amount_sum += amount
-        if self.amount_min is None or amount < self.amount_min:
-            self.amount_min = amount
-        if self.amount_max is None or amount > self.amount_max:
-            self.amount_max = amount
-        if score is not None:
-            self.score_sum += score
-            self.score_count += 1
-
-    def merge(self, other: GroupStats) -> None:
-        self.count += other.count
-        self.amount_sum += other.amount_sum
-        for name, pick in (("amount_min", min), ("amount_max", max)):
-            mine, theirs = getattr(self, name), getattr(other, name)
-            if theirs is not None:
-                setattr(self, name, theirs if mine is None else pick(mine, theirs))
-        self.score_sum += other.score_sum
-        self.score_count += other.score_count
-
-    @property
-    def score_mean(self) -> float | None:
-        return self.score_sum / self.score_count if self.score_count else None
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_RESERVED = {"events", "dead_letters", "checkpoints", "runs", "stage_state", *AGGREGATE_TABLES}
 
 
-class Aggregates:
-    """The partial aggregates of some events, one table of groups per grouping field."""
+@runtime_checkable
+class Aggregation(Protocol):
+    """A partial aggregation a plugin adds (see the module docs)."""
 
-    def __init__(self) -> None:
-        self.tables: dict[str, dict[Any, GroupStats]] = {t: {} for t in AGGREGATE_TABLES}
+    table: str
+    columns: Sequence[str]
 
-    def add(self, event: Any) -> None:
-        values = event.__dict__
-        amount = values.get("amount") or 0
-        score = values.get("score")
-        for table, key_field in AGGREGATE_TABLES.items():
-            groups = self.tables[table]
-            key = values[key_field]
-            stats = groups.get(key)
-            if stats is None:
-                stats = groups[key] = GroupStats()
-            stats.add(amount, score)
+    def update(self, event: Any) -> None: ...
 
-    def merge(self, other: Aggregates) -> Aggregates:
-        for table, groups in other.tables.items():
-            mine = self.tables.setdefault(table, {})
-            for key, stats in groups.items():
-                if key in mine:
-                    mine[key].merge(stats)
-                else:
-                    mine[key] = GroupStats(**vars(stats))
-        return self
+    def merge(self, other: Any) -> Any: ...
 
-    def rows(self, table: str) -> Iterator[tuple[Any, ...]]:
-        for key, s in self.tables[table].items():
-            yield (key, s.count, s.amount_sum, s.amount_min, s.amount_max, s.score_sum,
-                   s.score_count)
+    def rows(self) -> Iterable[tuple[Any, ...]]: ...
+
+
+def _quote(name: str) -> str:
+    return f'"{name}"'
+
+
+def builtin_statements(fields: Iterable[str]) -> list[str]:
+    """The statements adding a batch's groups to the built-in tables, for an event schema
+    with ``fields``; each takes one parameter, the last ``rowid`` before the batch's rows."""
+    present = set(fields)
+    amount = "coalesce(amount, 0)" if "amount" in present else "0"
+    score = "score" if "score" in present else "NULL"
+    combine = _assignments({"count": "sum", "amount_sum": "sum", "amount_min": "min",
+                            "amount_max": "max", "score_sum": "sum", "score_count": "sum"})
+    statements = []
+    for table, key in AGGREGATE_TABLES.items():
+        if key not in present:
+            continue
+        statements.append(
+            f"INSERT INTO {table} ({key}, count, amount_sum, amount_min, amount_max, score_sum, "
+            f"score_count) SELECT {_quote(key)}, count(*), total({amount}), min({amount}), "
+            f"max({amount}), total({score}), count({score}) FROM events WHERE rowid > ? "
+            f"GROUP BY {_quote(key)} ON CONFLICT({key}) DO UPDATE SET {combine}")
+    return statements
+
+
+def _assignments(combine: Mapping[str, str]) -> str:
+    return ", ".join(f"{_quote(column)} = {COMBINE[how].format(c=_quote(column))}"
+                     for column, how in combine.items())
+
+
+def create_statement(aggregation: Aggregation) -> str:
+    """``CREATE TABLE IF NOT EXISTS`` for a plugin aggregation (the key column is the key)."""
+    key, *others = aggregation.columns
+    columns = ", ".join([f"{_quote(key)} PRIMARY KEY", *map(_quote, others)])
+    return f"CREATE TABLE IF NOT EXISTS {_quote(aggregation.table)} ({columns})"
+
+
+def upsert_statement(aggregation: Aggregation) -> str:
+    """The statement adding one row of a partial to a plugin aggregation's table."""
+    key, *others = aggregation.columns
+    combine = getattr(aggregation, "combine", None) or {}
+    columns = ", ".join(map(_quote, aggregation.columns))
+    marks = ", ".join("?" for _ in aggregation.columns)
+    statement = f"INSERT INTO {_quote(aggregation.table)} ({columns}) VALUES ({marks})"
+    if not others:
+        return statement + f" ON CONFLICT({_quote(key)}) DO NOTHING"
+    return statement + f" ON CONFLICT({_quote(key)}) DO UPDATE SET " + _assignments(
+        {column: combine.get(column, "sum") for column in others})
+
+
+def checked(found: Iterable[Any], where: str) -> list[Aggregation]:
+    """The aggregations ``hookline_aggregations()`` returned, each checked; a mistake raises
+    :class:`PluginError` naming ``where`` (the plugin), the object and what to fix."""
+    result = []
+    for aggregation in found:
+        problem = _problem(aggregation)
+        if problem is not None:
+            raise PluginError(f"{where}: hookline_aggregations() returned "
+                              f"{short_repr(aggregation)}: {problem}")
+        result.append(aggregation)
+    return result
+
+
+def _problem(aggregation: Any) -> str | None:
+    if not isinstance(aggregation, Aggregation):
+        missing = [name for name in ("table", "columns", "update", "merge", "rows")
+                   if not hasattr(aggregation, name)]
+        return f"an aggregation needs {', '.join(missing)}"
+    table, columns = aggregation.table, aggregation.columns
+    if not isinstance(table, str) or not _NAME.fullmatch(table) or table in _RESERVED:
+        return (f"table={table!r} must be an SQL name (letters, digits, _) other than "
+                f"hookline's own tables ({', '.join(sorted(_RESERVED))})")
+    if (isinstance(columns, str) or not isinstance(columns, Sequence) or not columns
+            or not all(isinstance(c, str) and _NAME.fullmatch(c) for c in columns)
+            or len(set(columns)) != len(columns)):
+        return (f"columns={columns!r} must be a non-empty sequence of distinct SQL names, "
+                "the key first")
+    combine = getattr(aggregation, "combine", None) or {}
+    for column, how in dict(combine).items():
+        if column not in columns[1:]:
+            return f"combine names {column!r}, which is not one of the non-key columns"
+        if how not in COMBINE:
+            return f"combine[{column!r}]={how!r}: use one of {', '.join(COMBINE)}"
+    return None
+
+
+def merged(partials: Sequence[Sequence[Aggregation]]) -> list[Aggregation]:
+    """One list of partials from several lists of the same aggregations (one per worker):
+    the first list's objects, with the others merged into them, position by position."""
+    if not partials:
+        return []
+    first, *others = partials
+    combined = list(first)
+    for more in others:
+        combined = [mine.merge(theirs) for mine, theirs in zip(combined, more, strict=True)]
+    return combined

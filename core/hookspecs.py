@@ -97,7 +97,8 @@ def hookline_sinks() -> Mapping[str, Any]:
 
 @hookspec
 def hookline_aggregations() -> Sequence[Any]:
-    """Return extra aggregations (objects with ``update``, ``merge`` and ``table``)."""
+    """Return fresh partial aggregations (``table``, ``columns``, ``update(event)``,
+    ``merge(other)``, ``rows()``; see ``hookline.aggregates``), called once per batch."""
 
 
 @hookspec

@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .aggregates import Aggregates
 from .pipeline import Pipeline
-from .runner import dedupe, origin_of, process_batch
+from .runner import complete, dedupe, origin_of, process_batch
 from .sinks.sqlite import SQLiteSink
 from .sources import Batch, Source
 
@@ -57,14 +56,12 @@ def replay(db: str, pipeline: Pipeline, *, batch_size: int = 5000) -> ReplayRepo
         last = sink.connection.execute("SELECT coalesce(max(id), 0) FROM dead_letters")
         last_id = last.fetchone()[0]  # letters written by this replay are not replayed again
         for ids, batch in _batches(sink, batch_size, last_id):
-            result = process_batch(pipeline, batch, origin)
-            dedupe(sink, result)
-            aggregates = Aggregates()
-            for event in result.accepted:
-                aggregates.add(event)
-            sink.commit(result.accepted, result.dead, aggregates, None, replayed=ids)
+            result = complete(pipeline, process_batch(pipeline, batch, origin), sink.rows)
+            dedupe(sink, result, pipeline)
+            sink.commit(result.rows, result.dead, None, replayed=ids,
+                        aggregations=result.aggregations)
             report.replayed += len(ids)
-            report.accepted += len(result.accepted)
+            report.accepted += len(result.rows)
             report.dropped += result.dropped
             report.dead_again += len(result.dead)
     finally:

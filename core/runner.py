@@ -9,6 +9,7 @@ and a stop request (SIGINT/SIGTERM through ``stop``) finishes the current batch 
 from __future__ import annotations
 
 import bisect
+import json
 import logging
 import sys
 import threading
@@ -20,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .aggregates import Aggregates
+from . import aggregates
 from .config import Config, load_config
 from .errors import Drop, InputError, Reject, StageFailed, ValidationError
 from .executors import make_executor
@@ -29,7 +30,7 @@ from .pipeline import FAIL_RUN, Pipeline, read_only
 from .report import Report, Run
 from .schema import Event
 from .sinks.jsonl import JSONLSink
-from .sinks.sqlite import DeadLetter, SQLiteSink
+from .sinks.sqlite import DeadLetter, Rows, SQLiteSink
 from .sources import Batch, Source, expand_inputs
 
 __all__ = ["run"]
@@ -42,9 +43,14 @@ log = logging.getLogger("hookline.runner")
 class BatchResult:
     """What became of one batch's lines."""
 
+    #: The accepted events, where the batch was processed (a worker ships ``rows``).
     accepted: list[Event] = field(default_factory=list)
+    #: The accepted events as rows of ``events`` (:func:`complete` makes them).
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
     #: The input line of each accepted event.
     accepted_lines: list[int] = field(default_factory=list)
+    #: This batch's partials of the plugins' aggregations.
+    aggregations: list[Any] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
     dropped: int = 0
     #: (stage, error, input line) of every StageFailed, in input order.
@@ -106,6 +112,26 @@ def process_batch(pipeline: Pipeline, batch: Batch, origin: Callable[[str], Any]
     return result
 
 
+def complete(pipeline: Pipeline, result: BatchResult, rows: Rows) -> BatchResult:
+    """Turn a processed batch into what a sink commits: the accepted events as rows, and
+    the partials of the plugins' aggregations."""
+    result.rows = [rows(event) for event in result.accepted]
+    result.aggregations = aggregate(pipeline, result.accepted)
+    return result
+
+
+def aggregate(pipeline: Pipeline, events: Iterable[Event]) -> list[Any]:
+    """Fresh partials of every aggregation the plugins add, updated with ``events``."""
+    partials = []
+    for impl in pipeline.plugins.impls("hookline_aggregations"):
+        partials += aggregates.checked(impl.function() or (), impl.plugin_name)
+    if partials:
+        for event in events:
+            for partial in partials:
+                partial.update(event)
+    return partials
+
+
 class Breaker:
     """Quarantines a stage after ``limit`` failures with no accepted event in between."""
 
@@ -124,7 +150,7 @@ class Breaker:
             self.streaks[stage] = (failures, mark)
             if self.limit and failures >= self.limit and stage not in tripped:
                 tripped.append(stage)
-        self.accepted += len(result.accepted)
+        self.accepted += len(result.rows)
         return tripped
 
 
@@ -150,23 +176,30 @@ def _category(letter: DeadLetter) -> str:
     return letter.reason[:80]
 
 
-def dedupe(sink: SQLiteSink, result: BatchResult) -> None:
+def dedupe(sink: SQLiteSink, result: BatchResult, pipeline: Pipeline) -> None:
     """Refuse event ids already stored or repeated within the batch (dead-lettered)."""
-    ids = [event.__dict__["event_id"] for event in result.accepted]
+    at = sink.rows.id_index
+    ids = [row[at] for row in result.rows]
     stored = sink.existing_ids(ids)
     if not stored and len(set(ids)) == len(ids):
         return
     seen: set[str] = set()
-    kept: list[Event] = []
-    for event in result.accepted:
-        event_id = event.__dict__["event_id"]
+    kept: list[tuple[Any, ...]] = []
+    lines: list[int] = []
+    for row, line in zip(result.rows, result.accepted_lines):
+        event_id = row[at]
         if event_id in stored or event_id in seen:
-            result.dead.append(DeadLetter(event.to_json(), f"duplicate event_id {event_id!r}",
-                                          "dedupe"))
+            result.dead.append(DeadLetter(sink.rows.json_line(row),
+                                          f"duplicate event_id {event_id!r}", "dedupe", None,
+                                          line))
         else:
             seen.add(event_id)
-            kept.append(event)
-    result.accepted = kept
+            kept.append(row)
+            lines.append(line)
+    result.rows, result.accepted_lines = kept, lines
+    if result.aggregations:  # rare: count the kept events again, from their rows
+        result.aggregations = aggregate(pipeline, (
+            pipeline.make_event(json.loads(sink.rows.json_line(row))) for row in kept))
 
 
 def _timed_metrics() -> dict[str, Any]:
@@ -251,15 +284,12 @@ def run(
             offset, line = sink.checkpoint(source.key) if source.resumable else (0, 0)
             report.resumed_sources += bool(offset)
             for end_offset, end_line, result in runner.results(source, offset, line):
-                dedupe(sink, result)
-                aggregates = Aggregates()
-                for event in result.accepted:
-                    aggregates.add(event)
+                dedupe(sink, result, pipeline)
                 checkpoint = (source.key, end_offset, end_line)
-                outputs = [] if second is None else [(second.key, second.write(result.accepted))]
-                sink.commit(result.accepted, result.dead, aggregates,
-                            checkpoint if source.resumable else None, result.state,
-                            outputs=outputs)
+                outputs = [] if second is None else [
+                    (second.key, second.write(map(sink.rows.json_line, result.rows)))]
+                sink.commit(result.rows, result.dead, checkpoint if source.resumable else None,
+                            result.state, outputs=outputs, aggregations=result.aggregations)
                 _count(report, result, pipeline)
                 for stage in breaker.trips(result):
                     pipeline.quarantine(stage)
@@ -301,10 +331,10 @@ def run(
 
 def _count(report: Report, result: BatchResult, pipeline: Pipeline) -> None:
     """Add a committed batch to the report and the stage statistics; tell the observers."""
-    report.accepted += len(result.accepted)
+    report.accepted += len(result.rows)
     report.dropped += result.dropped
     report.dead_lettered += len(result.dead)
-    report.read += len(result.accepted) + result.dropped + len(result.dead)
+    report.read += len(result.rows) + result.dropped + len(result.dead)
     stats = pipeline.stats
     for stage, count in result.rejected_by.items():
         stats.stage(stage).rejected += count

@@ -20,6 +20,7 @@ the folder pytest runs in is read.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -208,8 +209,9 @@ class RunResult:
 
 def database_content(db: str | Path) -> dict[str, list[tuple[Any, ...]]]:
     """What runs leave in a database, comparable between two databases: the events, the dead
-    letters (without their ids, run ids and times), the aggregates and the stage state, each
-    sorted. Two runs that decided alike give equal contents, whatever their batch order."""
+    letters (without their ids, run ids and times), the aggregates (the plugins' tables too)
+    and the stage state, each sorted. Two runs that decided alike give equal contents,
+    whatever their batch order."""
     import sqlite3
 
     tables = {
@@ -220,7 +222,11 @@ def database_content(db: str | Path) -> dict[str, list[tuple[Any, ...]]]:
         "agg_by_kind": "SELECT * FROM agg_by_kind",
         "stage_state": "SELECT * FROM stage_state",
     }
-    with sqlite3.connect(db) as connection:
+    with contextlib.closing(sqlite3.connect(db)) as connection:
+        for (name,) in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"):
+            if name not in tables and name not in ("checkpoints", "runs"):
+                tables[name] = f'SELECT * FROM "{name}"'  # an aggregation a plugin adds
         return {name: sorted(connection.execute(query).fetchall(), key=repr)
                 for name, query in tables.items()}
 

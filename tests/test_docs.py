@@ -400,7 +400,6 @@ PLANNED = {
     "the dask executor": lambda: importlib.util.find_spec("hookline.executors.dask") is not None,
     "hookline_sources": lambda: _hook_called("hookline_sources"),
     "hookline_sinks": lambda: _hook_called("hookline_sinks"),
-    "hookline_aggregations": lambda: _hook_called("hookline_aggregations"),
     "hookline_commands": lambda: _hook_called("hookline_commands"),
 }
 
@@ -656,6 +655,18 @@ def test_stage_error_example_logs_under_both_policies(tmp_path: Path,
         "shop.broken raised KeyError('sku')"] * 2
 
 
+def test_the_aggregation_example_fills_its_table_across_batches_and_runs(tmp_path: Path) -> None:
+    lines = [event(event_id=f"a{n}", currency="EUR" if n % 3 else "USD", amount=float(n))
+             for n in range(10)]
+    config = Config(batch_size=4)  # three batches, each its own partial
+    fx = pipeline(("fx", load_example("hooks/aggregations.py")))
+    report, db = run_events(tmp_path, fx, lines[:7], config)
+    assert report.accepted == 7
+    run_events(tmp_path, fx, lines[7:], config)
+    assert sorted(rows(db, "SELECT * FROM agg_by_currency")) == [
+        ("EUR", 6, 1 + 2 + 4 + 5 + 7 + 8, 8.0), ("USD", 4, 0 + 3 + 6 + 9, 9.0)]
+
+
 def test_reserved_hook_examples_are_accepted_and_callable(capsys: pytest.CaptureFixture[str],
                                                           ) -> None:
     sources = load_example("hooks/sources.py")
@@ -666,14 +677,6 @@ def test_reserved_hook_examples_are_accepted_and_callable(capsys: pytest.Capture
 
     [sinks] = pipeline(("lists", load_example("hooks/sinks.py"))).hook.hookline_sinks()
     assert sinks["list"]().rows == []
-
-    aggregations = pipeline(("fx", load_example("hooks/aggregations.py")))
-    [[by_currency]] = aggregations.hook.hookline_aggregations()
-    [[other]] = aggregations.hook.hookline_aggregations()
-    by_currency.update(aggregations.make_event(event()))
-    other.update(aggregations.make_event(event(currency="EUR")))
-    assert by_currency.merge(other).counts == Counter({"USD": 1, "EUR": 1})
-    assert by_currency.table == "agg_by_currency"
 
     parser = argparse.ArgumentParser(prog="hookline")
     commands = pipeline(("hello", load_example("hooks/commands.py")))

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import hookline
+from hookline.behaviors import DEFAULT_METRICS
 from hookline.config import Config
 from hookline.executors.process import ExecutorError, _worker, partition_of
 from hookline.generate import write_jsonl
@@ -32,6 +33,33 @@ class Flaky(hookline.Stage, phase="enrich", name="flaky"):
         if event.event_id.endswith("7"):
             raise RuntimeError("unlucky id")
         event.tags = [*event.tags, "seen"]
+
+class ByCurrency:
+    """Events and the largest amount per currency: an aggregation the plugin adds."""
+
+    table = "agg_by_currency"
+    columns = ("currency", "events", "largest")
+    combine = {"largest": "max"}
+
+    def __init__(self):
+        self.groups = {}
+
+    def update(self, event):
+        events, largest = self.groups.get(event.currency, (0, 0.0))
+        self.groups[event.currency] = (events + 1, max(largest, event.amount))
+
+    def merge(self, other):
+        for key, (events, largest) in other.groups.items():
+            mine = self.groups.get(key, (0, 0.0))
+            self.groups[key] = (mine[0] + events, max(mine[1], largest))
+        return self
+
+    def rows(self):
+        return [(key, *values) for key, values in self.groups.items()]
+
+@hookline.hookimpl
+def hookline_aggregations():
+    return [ByCurrency()]
 '''
 
 
@@ -54,9 +82,10 @@ def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_process_executor_equals_inline(installed: Path, tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     write_jsonl(source, 6000, invalid_rate=0.05, seed=11)
-    config = Config(batch_size=700)
+    config = Config(batch_size=700, behaviors={"velocity.flaky": ["timed()"]})
 
     def run(db: str, **options: Any) -> hookline.Report:
+        DEFAULT_METRICS.reset()
         return hookline.run([str(source)], db=str(tmp_path / db), config=config,
                             pipeline=hookline.Pipeline.from_entry_points(config), **options)
 
@@ -65,7 +94,15 @@ def test_process_executor_equals_inline(installed: Path, tmp_path: Path) -> None
     assert inline.stages.get("velocity.velocity", 0) > 0, "the stateful stage must matter"
     assert (process.read, process.accepted, process.dead_lettered) == (
         inline.read, inline.accepted, inline.dead_lettered)
-    assert database_content(tmp_path / "process.db") == database_content(tmp_path / "inline.db")
+    content = database_content(tmp_path / "inline.db")
+    assert database_content(tmp_path / "process.db") == content
+    # The plugin's aggregation counts every accepted event once, whoever processed it.
+    assert sum(events for _, events, _ in content["agg_by_currency"]) == inline.accepted
+    # What timed() measured in the workers reaches the parent's report.
+    timed = (inline.sections["timed"]["velocity.flaky"], process.sections["timed"][
+        "velocity.flaky"])
+    assert timed[0]["calls"] == timed[1]["calls"] > 0
+    assert timed[0]["errors"] == timed[1]["errors"] == inline.stages["velocity.flaky"]
 
 
 def test_objects_in_hand_cannot_travel_to_workers(tmp_path: Path) -> None:

@@ -52,11 +52,12 @@ class InlineExecutor(Executor):
 
     def results(self, source: Source, offset: int, line: int
                 ) -> Iterator[tuple[int, int, BatchResult]]:
-        from ..runner import origin_of, process_batch
+        from ..runner import complete, origin_of, process_batch
+        from ..sinks.sqlite import Rows
 
-        origin = origin_of(self.pipeline)
+        origin, rows = origin_of(self.pipeline), Rows(self.pipeline.event_class)
         for batch in source.batches(self.config.batch_size, offset=offset, line=line):
-            result = process_batch(self.pipeline, batch, origin)
+            result = complete(self.pipeline, process_batch(self.pipeline, batch, origin), rows)
             result.state = [(name, key, value) for name, stage in self.stateful.items()
                             for key, value in stage.state.changes()]
             yield batch.end_offset, batch.end_line, result

@@ -19,11 +19,14 @@ import os
 import queue
 import re
 import sqlite3
+import sys
 import traceback
 import zlib
 from collections.abc import Iterator
+from dataclasses import astuple, fields
 from typing import TYPE_CHECKING, Any
 
+from ..sinks.sqlite import DeadLetter
 from . import Executor
 
 if TYPE_CHECKING:
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ExecutorError", "ProcessExecutor", "partition_of"]
 
+_LINE = [f.name for f in fields(DeadLetter)].index("line")
 _USER_ID = re.compile(rb'"user_id"\s*:\s*"((?:[^"\\]|\\.)*)"')
 
 
@@ -79,7 +83,8 @@ def _worker(index: int, count: int, spec: dict[str, Any], out: Any) -> None:
     """A worker's life: rebuild the pipeline, then process its partition batch by batch."""
     from ..config import Config
     from ..pipeline import Pipeline
-    from ..runner import RunAborted, origin_of, process_batch
+    from ..runner import RunAborted, complete, origin_of, process_batch
+    from ..sinks.sqlite import Rows
     from ..sources import Source
 
     try:
@@ -95,18 +100,18 @@ def _worker(index: int, count: int, spec: dict[str, Any], out: Any) -> None:
         state = _load_state(spec["db"], list(stateful))
         for name, stage in stateful.items():
             stage.state.load(state.get(name, {}))
-        fields = list(pipeline.event_class.__fields__)
+        rows = Rows(pipeline.event_class)
         origin = origin_of(pipeline)
         source = Source(spec["source"])
         batches = source.batches(config.batch_size, offset=spec["offset"], line=spec["line"])
         for number, batch in enumerate(batches):
             batch.lines = [(n, raw) for n, raw in batch.lines
                            if partition_of(raw, n, count) == index]
-            result = process_batch(pipeline, batch, origin)
-            values = [tuple(event.__dict__[f] for f in fields) for event in result.accepted]
+            result = complete(pipeline, process_batch(pipeline, batch, origin), rows)
             out.put(("batch", index, number, batch.end_offset, batch.end_line, {
-                "accepted": list(zip(result.accepted_lines, values)),
-                "dead": result.dead,
+                "accepted": list(zip(result.accepted_lines, result.rows)),
+                "aggregations": result.aggregations,
+                "dead": [astuple(letter) for letter in result.dead],
                 "dropped": result.dropped,
                 "rejected_by": dict(result.rejected_by),
                 "dropped_by": dict(result.dropped_by),
@@ -117,12 +122,18 @@ def _worker(index: int, count: int, spec: dict[str, Any], out: Any) -> None:
             }))
         latency = {name: (s.latency.counts, s.latency.total, s.latency.total_ns)
                    for name, s in pipeline.stats.stages.items()}
-        out.put(("done", index, latency))
+        out.put(("done", index, latency, _timed()))
     except RunAborted as exc:
         out.put(("abort", index, exc.stage, f"{type(exc.error).__name__}: {exc.error}",
                  exc.line))
     except BaseException:
         out.put(("error", index, traceback.format_exc()))
+
+
+def _timed() -> Any:
+    """What this process's ``timed()`` behaviours recorded (None when none is in use)."""
+    behaviors = sys.modules.get("hookline.behaviors")
+    return behaviors.DEFAULT_METRICS if behaviors is not None else None
 
 
 class ProcessExecutor(Executor):
@@ -180,6 +191,9 @@ class ProcessExecutor(Executor):
             if kind == "done":
                 done += 1
                 self._merge_latency(message[2])
+                metrics = _timed()
+                if message[3] is not None and metrics is not None:
+                    metrics.merge(message[3])
                 continue
             _, _, number, end_offset, end_line, payload = message
             parts.setdefault(number, []).append((end_offset, end_line, payload))
@@ -190,18 +204,16 @@ class ProcessExecutor(Executor):
 
     def _combine(self, payloads: list[dict[str, Any]]) -> BatchResult:
         """One batch's parts from every worker, merged in input order."""
+        from ..aggregates import merged
         from ..runner import BatchResult
 
-        cls = self.pipeline.event_class
-        names = list(cls.__fields__)
         result = BatchResult()
-        for line, values in heapq.merge(*(p["accepted"] for p in payloads)):
-            event = object.__new__(cls)
-            object.__setattr__(event, "__dict__", dict(zip(names, values)))
-            result.accepted.append(event)
+        for line, row in heapq.merge(*(p["accepted"] for p in payloads)):
+            result.rows.append(row)
             result.accepted_lines.append(line)
-        result.dead = list(heapq.merge(*(p["dead"] for p in payloads),
-                                       key=lambda letter: letter.line or 0))
+        result.aggregations = merged([p["aggregations"] for p in payloads])
+        result.dead = [DeadLetter(*letter) for letter in heapq.merge(
+            *(p["dead"] for p in payloads), key=lambda letter: letter[_LINE] or 0)]
         result.failures = list(heapq.merge(*(p["failures"] for p in payloads),
                                            key=lambda failure: failure[2]))
         for payload in payloads:

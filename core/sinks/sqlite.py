@@ -19,11 +19,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..aggregates import AGGREGATE_TABLES, Aggregates
+from ..aggregates import (
+    AGGREGATE_TABLES,
+    Aggregation,
+    builtin_statements,
+    create_statement,
+    upsert_statement,
+)
 from ..fields import Boolean, Field, Integer, List, Mapping, Nested, Number, Timestamp
 from ..schema import Event
 
-__all__ = ["DeadLetter", "SQLiteSink"]
+__all__ = ["DeadLetter", "Rows", "SQLiteSink"]
 
 
 @dataclass
@@ -63,6 +69,42 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+class Rows:
+    """How events of one schema become rows of ``events``: a value per field, in schema
+    order, lists, mappings and nested events as compact JSON text.
+
+    Made wherever events are processed, so that a worker process ships rows, not events.
+    """
+
+    def __init__(self, event_class: type[Event]) -> None:
+        self.fields = list(event_class.__fields__.items())
+        self.names = [name for name, _ in self.fields]
+        self.json = [name for name, field in self.fields if _is_json(field)]
+        #: Where ``event_id`` is in a row.
+        self.id_index = self.names.index("event_id")
+
+    def __call__(self, event: Event) -> tuple[Any, ...]:
+        values = event.__dict__
+        if not self.json:
+            return tuple(values[name] for name in self.names)
+        row = dict(values)
+        for name in self.json:
+            value = row[name]
+            if value:  # None stays NULL; [] and {} need no encoder
+                row[name] = _encode(value)
+            elif value is not None:
+                row[name] = "[]" if type(value) is list else "{}"
+        return tuple(row[name] for name in self.names)
+
+    def json_line(self, row: tuple[Any, ...]) -> str:
+        """The event of ``row`` as one compact JSON object, as ``event.to_dict()`` dumps."""
+        parts = []
+        for (name, field), value in zip(self.fields, row):
+            text = value if _is_json(field) and value is not None else _encode(value)
+            parts.append(f"{_encode(name)}:{text}")
+        return "{" + ",".join(parts) + "}"
+
+
 class SQLiteSink:
     """Writes batches to one SQLite database (WAL mode), each in one transaction."""
 
@@ -74,12 +116,14 @@ class SQLiteSink:
         self.connection.execute("PRAGMA journal_mode=WAL")
         self.connection.execute("PRAGMA synchronous=NORMAL")
         self.connection.execute("PRAGMA busy_timeout=10000")
-        self._fields = list(event_class.__fields__.items())
-        self._json = [name for name, field in self._fields if _is_json(field)]
+        self.rows = Rows(event_class)
+        self._fields = self.rows.fields
         self._create_tables()
         columns = ", ".join(_quote(name) for name, _ in self._fields)
         marks = ", ".join("?" for _ in self._fields)
         self._insert_event = f"INSERT INTO events ({columns}) VALUES ({marks})"
+        self._aggregate = builtin_statements(self.rows.names)
+        self._tables: set[str] = set()  # plugin aggregation tables made by this sink
 
     def _create_tables(self) -> None:
         db = self.connection
@@ -103,7 +147,8 @@ class SQLiteSink:
                 "count INTEGER NOT NULL, amount_sum REAL NOT NULL, amount_min REAL, "
                 "amount_max REAL, score_sum REAL NOT NULL, score_count INTEGER NOT NULL, "
                 "score_mean REAL GENERATED ALWAYS AS "
-                "(CASE WHEN score_count > 0 THEN score_sum / score_count END) VIRTUAL)"
+                "(CASE WHEN score_count > 0 THEN score_sum / score_count END) VIRTUAL) "
+                "WITHOUT ROWID"
             )
         db.execute(
             "CREATE TABLE IF NOT EXISTS checkpoints (source TEXT PRIMARY KEY, "
@@ -147,41 +192,40 @@ class SQLiteSink:
                 f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk))
         return found
 
-    def _row(self, event: Event) -> tuple[Any, ...]:
-        values = event.__dict__
-        if not self._json:
-            return tuple(values[name] for name, _ in self._fields)
-        row = dict(values)
-        for name in self._json:
-            value = row[name]
-            if value:  # None stays NULL; [] and {} need no encoder
-                row[name] = _encode(value)
-            elif value is not None:
-                row[name] = "[]" if type(value) is list else "{}"
-        return tuple(row[name] for name, _ in self._fields)
-
     def commit(
         self,
-        events: Sequence[Event],
+        rows: Sequence[tuple[Any, ...]],
         dead_letters: Sequence[DeadLetter],
-        aggregates: Aggregates,
         checkpoint: tuple[str, int, int] | None,
         state: Sequence[tuple[str, str, Any]] = (),
         replayed: Sequence[int] = (),
         outputs: Sequence[tuple[str, int]] = (),
+        aggregations: Sequence[Aggregation] = (),
     ) -> None:
         """Write one batch, the stage state it changed and its checkpoint in one transaction.
 
-        ``replayed``: ids of dead letters this batch re-ran (``hookline replay``); they are
-        deleted in the same transaction, their outcome written in their place.
-        ``outputs``: ``(key, committed length)`` of other sinks written before this commit.
+        ``rows``: the accepted events, as :class:`Rows` makes them; the built-in aggregate
+        tables are updated from them. ``aggregations``: the batch's partials of the plugins'
+        aggregations. ``replayed``: ids of dead letters this batch re-ran (``hookline
+        replay``); they are deleted in the same transaction, their outcome written in their
+        place. ``outputs``: ``(key, committed length)`` of other sinks written before this
+        commit.
         """
         db = self.connection
         now = time.time()
         db.execute("BEGIN IMMEDIATE")
         try:
             db.executemany("DELETE FROM dead_letters WHERE id = ?", [(i,) for i in replayed])
-            db.executemany(self._insert_event, [self._row(event) for event in events])
+            if rows:
+                [(last,)] = db.execute("SELECT coalesce(max(rowid), 0) FROM events")
+                db.executemany(self._insert_event, rows)
+                for statement in self._aggregate:
+                    db.execute(statement, (last,))
+            for aggregation in aggregations:
+                if aggregation.table not in self._tables:
+                    db.execute(create_statement(aggregation))
+                    self._tables.add(aggregation.table)
+                db.executemany(upsert_statement(aggregation), list(aggregation.rows()))
             db.executemany(
                 "INSERT INTO dead_letters (run_id, created_at, "
                 + ", ".join(_DEAD_COLUMNS) + ") VALUES (?, ?, "
@@ -189,20 +233,6 @@ class SQLiteSink:
                 [(self.run_id, now, *(getattr(d, c) for c in _DEAD_COLUMNS))
                  for d in dead_letters],
             )
-            for table, key in AGGREGATE_TABLES.items():
-                db.executemany(
-                    f"INSERT INTO {table} ({key}, count, amount_sum, amount_min, amount_max, "
-                    "score_sum, score_count) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                    f"ON CONFLICT({key}) DO UPDATE SET count = count + excluded.count, "
-                    "amount_sum = amount_sum + excluded.amount_sum, "
-                    "amount_min = min(coalesce(amount_min, excluded.amount_min), "
-                    "coalesce(excluded.amount_min, amount_min)), "
-                    "amount_max = max(coalesce(amount_max, excluded.amount_max), "
-                    "coalesce(excluded.amount_max, amount_max)), "
-                    "score_sum = score_sum + excluded.score_sum, "
-                    "score_count = score_count + excluded.score_count",
-                    list(aggregates.rows(table)),
-                )
             db.executemany(
                 "INSERT INTO stage_state (stage, key, value) VALUES (?, ?, ?) "
                 "ON CONFLICT(stage, key) DO UPDATE SET value = excluded.value",
