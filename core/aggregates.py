@@ -2,10 +2,16 @@
 
 Built in: ``agg_by_user`` and ``agg_by_kind`` keep, per group, the event count, the sum,
 minimum and maximum of ``amount``, and the sum and count of ``score`` (``score_mean`` is a
-generated column). SQLite computes them from the rows a batch inserts, with one ``GROUP BY``
-per table inside the batch's transaction, and adds them to the stored rows (an UPSERT): a
-batch's partial merges with the totals in any order, whichever executor produced the rows,
-and a duplicate refused before the insert is never counted.
+generated column). Each batch's partial is added to the stored rows (an UPSERT), so partials
+merge with the totals in any order. Where each is computed follows from the partitioning:
+
+* per user, in Python where the batch is processed (:class:`ByUser`): executors partition
+  by ``user_id``, so one process sees all of a user's events of a batch, in input order, and
+  its sums are those of an inline run, to the last bit;
+* per kind, by SQLite from the rows the batch inserts (:func:`kind_statement`, one
+  ``GROUP BY`` inside the batch's transaction): a kind spans every partition, and summing
+  the committed rows in one place keeps the floating-point sums independent of how the
+  batch was split. A few kinds make this cheap; per user it would not be.
 
 Added by plugins: ``hookline_aggregations()`` returns fresh partial aggregations, objects
 with ``table``, ``columns`` (the key column first), ``update(event)``, ``merge(other)``
@@ -24,8 +30,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from .errors import PluginError, short_repr
 
-__all__ = ["AGGREGATE_TABLES", "COMBINE", "Aggregation", "builtin_statements", "checked",
-           "create_statement", "merged", "upsert_statement"]
+__all__ = ["AGGREGATE_TABLES", "BUILTIN_COMBINE", "COMBINE", "Aggregation", "ByUser", "checked",
+           "create_statement", "kind_statement", "merged", "upsert_statement"]
 
 #: table name -> the event field it groups by
 AGGREGATE_TABLES = {"agg_by_user": "user_id", "agg_by_kind": "kind"}
@@ -60,24 +66,70 @@ def _quote(name: str) -> str:
     return f'"{name}"'
 
 
-def builtin_statements(fields: Iterable[str]) -> list[str]:
-    """The statements adding a batch's groups to the built-in tables, for an event schema
-    with ``fields``; each takes one parameter, the last ``rowid`` before the batch's rows."""
+#: The columns of the built-in tables after the key, and how a partial adds to the totals.
+BUILTIN_COMBINE = {"count": "sum", "amount_sum": "sum", "amount_min": "min",
+                   "amount_max": "max", "score_sum": "sum", "score_count": "sum"}
+
+
+class ByUser:
+    """The partial of ``agg_by_user`` over some events: an :class:`Aggregation`."""
+
+    table = "agg_by_user"
+    columns = ("user_id", *BUILTIN_COMBINE)
+    combine = BUILTIN_COMBINE
+
+    def __init__(self) -> None:
+        # user -> [count, amount sum, min, max, score sum, score count]
+        self.groups: dict[str, list[Any]] = {}
+
+    def update(self, event: Any) -> None:
+        values = event.__dict__
+        amount = values.get("amount") or 0
+        score = values.get("score")
+        group = self.groups.get(values["user_id"])
+        if group is None:
+            self.groups[values["user_id"]] = [1, 0.0 + amount, amount, amount,
+                                              0.0 if score is None else 0.0 + score,
+                                              0 if score is None else 1]
+            return
+        group[0] += 1
+        group[1] += amount
+        if amount < group[2]:
+            group[2] = amount
+        if amount > group[3]:
+            group[3] = amount
+        if score is not None:
+            group[4] += score
+            group[5] += 1
+
+    def merge(self, other: ByUser) -> ByUser:
+        for key, theirs in other.groups.items():
+            mine = self.groups.get(key)
+            if mine is None:
+                self.groups[key] = list(theirs)
+            else:
+                mine[:] = [mine[0] + theirs[0], mine[1] + theirs[1], min(mine[2], theirs[2]),
+                           max(mine[3], theirs[3]), mine[4] + theirs[4], mine[5] + theirs[5]]
+        return self
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        return [(key, *group) for key, group in self.groups.items()]
+
+
+def kind_statement(fields: Iterable[str]) -> str | None:
+    """The statement adding a batch's per-kind groups to ``agg_by_kind``, for an event schema
+    with ``fields`` (None without ``kind``); its one parameter is the last ``rowid`` of
+    ``events`` before the batch's rows."""
     present = set(fields)
+    if "kind" not in present:
+        return None
     amount = "coalesce(amount, 0)" if "amount" in present else "0"
     score = "score" if "score" in present else "NULL"
-    combine = _assignments({"count": "sum", "amount_sum": "sum", "amount_min": "min",
-                            "amount_max": "max", "score_sum": "sum", "score_count": "sum"})
-    statements = []
-    for table, key in AGGREGATE_TABLES.items():
-        if key not in present:
-            continue
-        statements.append(
-            f"INSERT INTO {table} ({key}, count, amount_sum, amount_min, amount_max, score_sum, "
-            f"score_count) SELECT {_quote(key)}, count(*), total({amount}), min({amount}), "
-            f"max({amount}), total({score}), count({score}) FROM events WHERE rowid > ? "
-            f"GROUP BY {_quote(key)} ON CONFLICT({key}) DO UPDATE SET {combine}")
-    return statements
+    return (
+        f"INSERT INTO agg_by_kind (kind, {', '.join(BUILTIN_COMBINE)}) SELECT kind, count(*), "
+        f"total({amount}), min({amount}), max({amount}), total({score}), count({score}) "
+        "FROM events WHERE rowid > ? GROUP BY kind ON CONFLICT(kind) DO UPDATE SET "
+        + _assignments(BUILTIN_COMBINE))
 
 
 def _assignments(combine: Mapping[str, str]) -> str:

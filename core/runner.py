@@ -121,14 +121,20 @@ def complete(pipeline: Pipeline, result: BatchResult, rows: Rows) -> BatchResult
 
 
 def aggregate(pipeline: Pipeline, events: Iterable[Event]) -> list[Any]:
-    """Fresh partials of every aggregation the plugins add, updated with ``events``."""
-    partials = []
+    """Fresh partials of ``agg_by_user`` and of every aggregation the plugins add, updated
+    with ``events``."""
+    by_user = aggregates.ByUser()
+    partials: list[Any] = [by_user]
     for impl in pipeline.plugins.impls("hookline_aggregations"):
         partials += aggregates.checked(impl.function() or (), impl.plugin_name)
-    if partials:
+    if len(partials) == 1:
+        update = by_user.update
         for event in events:
-            for partial in partials:
-                partial.update(event)
+            update(event)
+        return partials
+    for event in events:
+        for partial in partials:
+            partial.update(event)
     return partials
 
 
@@ -197,7 +203,7 @@ def dedupe(sink: SQLiteSink, result: BatchResult, pipeline: Pipeline) -> None:
             kept.append(row)
             lines.append(line)
     result.rows, result.accepted_lines = kept, lines
-    if result.aggregations:  # rare: count the kept events again, from their rows
+    if result.aggregations:  # rare: aggregate the kept events again, from their rows
         result.aggregations = aggregate(pipeline, (
             pipeline.make_event(json.loads(sink.rows.json_line(row))) for row in kept))
 

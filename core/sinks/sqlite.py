@@ -15,15 +15,15 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..aggregates import (
     AGGREGATE_TABLES,
     Aggregation,
-    builtin_statements,
     create_statement,
+    kind_statement,
     upsert_statement,
 )
 from ..fields import Boolean, Field, Integer, List, Mapping, Nested, Number, Timestamp
@@ -122,8 +122,8 @@ class SQLiteSink:
         columns = ", ".join(_quote(name) for name, _ in self._fields)
         marks = ", ".join("?" for _ in self._fields)
         self._insert_event = f"INSERT INTO events ({columns}) VALUES ({marks})"
-        self._aggregate = builtin_statements(self.rows.names)
-        self._tables: set[str] = set()  # plugin aggregation tables made by this sink
+        self._by_kind = kind_statement(self.rows.names)
+        self._tables = set(AGGREGATE_TABLES)  # aggregation tables that exist
 
     def _create_tables(self) -> None:
         db = self.connection
@@ -147,8 +147,7 @@ class SQLiteSink:
                 "count INTEGER NOT NULL, amount_sum REAL NOT NULL, amount_min REAL, "
                 "amount_max REAL, score_sum REAL NOT NULL, score_count INTEGER NOT NULL, "
                 "score_mean REAL GENERATED ALWAYS AS "
-                "(CASE WHEN score_count > 0 THEN score_sum / score_count END) VIRTUAL) "
-                "WITHOUT ROWID"
+                "(CASE WHEN score_count > 0 THEN score_sum / score_count END) VIRTUAL)"
             )
         db.execute(
             "CREATE TABLE IF NOT EXISTS checkpoints (source TEXT PRIMARY KEY, "
@@ -205,10 +204,10 @@ class SQLiteSink:
         """Write one batch, the stage state it changed and its checkpoint in one transaction.
 
         ``rows``: the accepted events, as :class:`Rows` makes them; the built-in aggregate
-        tables are updated from them. ``aggregations``: the batch's partials of the plugins'
-        aggregations. ``replayed``: ids of dead letters this batch re-ran (``hookline
-        replay``); they are deleted in the same transaction, their outcome written in their
-        place. ``outputs``: ``(key, committed length)`` of other sinks written before this
+        table ``agg_by_kind`` is updated from them. ``aggregations``: the batch's partials of
+        ``agg_by_user`` and of the plugins' aggregations. ``replayed``: ids of dead letters
+        this batch re-ran (``hookline replay``); they are deleted in the same transaction,
+        their outcome written in their place. ``outputs``: ``(key, committed length)`` of other sinks written before this
         commit.
         """
         db = self.connection
@@ -219,8 +218,8 @@ class SQLiteSink:
             if rows:
                 [(last,)] = db.execute("SELECT coalesce(max(rowid), 0) FROM events")
                 db.executemany(self._insert_event, rows)
-                for statement in self._aggregate:
-                    db.execute(statement, (last,))
+                if self._by_kind is not None:
+                    db.execute(self._by_kind, (last,))
             for aggregation in aggregations:
                 if aggregation.table not in self._tables:
                     db.execute(create_statement(aggregation))
@@ -274,5 +273,24 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-# One encoder for every row (json.dumps with options builds a new encoder per call).
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_plain).encode
+def _compact_encoder() -> Callable[[Any], str]:
+    """``json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_plain)``, made
+    once: ``JSONEncoder.encode`` builds its C encoder again on every call, which costs more
+    than encoding a short list."""
+    encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_plain)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # no C accelerator (another Python implementation)
+        return encoder.encode
+    encode = make({}, _plain, json.encoder.encode_basestring, None, ":", ",", False, False,
+                  True)  # {}: circular references are refused, as json.dumps does
+    join = "".join
+
+    def compact(value: Any) -> str:
+        if isinstance(value, str):  # the C encoder's one-shot path wants a container
+            return encoder.encode(value)
+        return join(encode(value, 0))
+
+    return compact
+
+
+_encode = _compact_encoder()
