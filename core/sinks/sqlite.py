@@ -207,8 +207,8 @@ class SQLiteSink:
         table ``agg_by_kind`` is updated from them. ``aggregations``: the batch's partials of
         ``agg_by_user`` and of the plugins' aggregations. ``replayed``: ids of dead letters
         this batch re-ran (``hookline replay``); they are deleted in the same transaction,
-        their outcome written in their place. ``outputs``: ``(key, committed length)`` of other sinks written before this
-        commit.
+        their outcome written in their place. ``outputs``: ``(key, committed length)`` of
+        other sinks written before this commit.
         """
         db = self.connection
         now = time.time()
