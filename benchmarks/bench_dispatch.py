@@ -16,9 +16,10 @@ and return None), one event through:
 And the cost of one monitoring-style ``@hookline.hookimpl(wrapper=True)`` generator wrapper
 (two clock reads, two counter updates) added to the phase: ``(phase with the wrapper - phase)
 / direct loop``, paired per round. For comparison: the same wrapper driven by hand around the
-direct loop (the floor for any generator wrapper), a wrapper that only yields (hookline's own
-share of the cost), pluggy with the same wrapper, and hookline-monitoring's real wrapper when
-that plugin is installed.
+direct loop the usual way (``next``, ``send``, catch ``StopIteration``), the same work with
+no generator at all (the floor of what the wrapper itself does), a wrapper that only yields
+(the cost of the generator protocol as hookline drives it), pluggy with the same wrapper, and
+hookline-monitoring's real wrapper when that plugin is installed.
 
     python benchmarks/bench_dispatch.py [--quick] [--json PATH]
 """
@@ -192,6 +193,7 @@ def cases(n: int) -> tuple[list[Case], list[str]]:
         "e": event, "fns": functions, "phase": plain._phases[0], "process": plain.process,
         "wphase": wrapped._phases[0], "yphase": yielding._phases[0],
         "pm": pm, "pm_wrapped": pm_wrapped, "w": timing_wrapper(Stats()),
+        "clock": perf_counter_ns, "st": Stats(),
     }
     found = [
         Case.inline("direct loop", "for f in fns:\n    f(e)", ns),
@@ -210,7 +212,12 @@ def cases(n: int) -> tuple[list[Case], list[str]]:
         Case.inline("hookline phase + yield-only wrapper", "yphase(e)", ns),
         Case.inline("direct loop + timing wrapper by hand",
                     "g = w(e)\nnext(g)\nfor f in fns:\n    f(e)\n"
-                    "try:\n    g.send(e)\nexcept StopIteration as stop:\n    r = stop.value", ns),
+                    "try:\n    g.send(e)\nexcept StopIteration as stop:\n    r = stop.value", ns,
+                    note="driven as most hosts do: next(), then send() and catch StopIteration"),
+        Case.inline("direct loop + the timing work, no generator",
+                    "t = clock()\nfor f in fns:\n    f(e)\nst.total_ns += clock() - t\n"
+                    "st.calls += 1", ns,
+                    note="the floor of the wrapper's own work: two clock reads, two updates"),
         Case.inline("pluggy + timing wrapper", "pm_wrapped.hook.hookline_validate(event=e)", ns),
     ]
     monitoring = monitoring_plugin()
@@ -275,6 +282,8 @@ def run_size(n: int, repeats: int, min_time: float) -> Results:
         ("hookline, yield-only wrapper", "hookline phase + yield-only wrapper",
          "hookline phase"),
         ("by hand, timing wrapper", "direct loop + timing wrapper by hand", "direct loop"),
+        ("the timing work alone", "direct loop + the timing work, no generator",
+         "direct loop"),
         ("pluggy, timing wrapper", "pluggy + timing wrapper", "pluggy hook call"),
         ("hookline, hookline-monitoring", "hookline phase + hookline-monitoring",
          "hookline phase"),

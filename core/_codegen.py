@@ -5,7 +5,8 @@ Three things are compiled here, once per class, plugin set or wrapped stage, nev
 * a schema's ``__init__`` and ``from_dict``, with every field check inlined
   (:func:`compile_schema`), and
 * a phase's call plan, a flat function calling each implementation in order
-  (:func:`compile_phase`), and
+  (:func:`compile_phase`), and the same inside the phase's ``wrapper=True`` generators
+  (:func:`compile_wrapped`), and
 * a behaviour's wrapper with the wrapped function's own parameter list
   (:func:`compile_wrapper`).
 
@@ -455,3 +456,84 @@ def compile_phase(
         "    return event",
     ]
     return compile_function("run_phase", lines, ns, what=f"phase {phase}{variant}")
+
+
+# -- phase wrappers ---------------------------------------------------------------------------
+
+
+def _pump(wrapper: Callable[[Any], Any]) -> Any:
+    """A long-lived generator that drives one ``wrapper=True`` implementation per event.
+
+    ``send(event)`` starts ``wrapper(event)`` and runs it to its ``yield``; ``send(result)``
+    or ``throw(error)`` goes on into it (``yield from`` forwards both). When the wrapper
+    returns, ``yield from`` hands over its value without raising StopIteration, which is
+    most of what driving a generator per call costs, and the pump waits for the next event.
+    The driver tells the two kinds of suspension apart by ``gi_yieldfrom``: inside the
+    wrapper it is the wrapper's generator, at the pump's own ``yield`` it is None.
+    """
+    event = yield
+    while True:
+        result = yield from wrapper(event)
+        event = yield result
+
+
+def _primed(wrapper: Callable[[Any], Any]) -> Any:
+    """A new :func:`_pump` for ``wrapper``, waiting for its first event."""
+    pump = _pump(wrapper)
+    next(pump)
+    return pump
+
+
+def _misbehaved(wrapper: Callable[..., Any], pump: Any, what: str) -> RuntimeError:
+    pump.close()  # the wrapper's finally blocks run now, not whenever the pump is collected
+    return RuntimeError(f"phase wrapper {getattr(wrapper, '__qualname__', wrapper)} {what}: a "
+                        "wrapper=True implementation must yield exactly once")
+
+
+def compile_wrapped(phase: str, inner: Callable[[Any], Any],
+                    wrappers: Sequence[Callable[[Any], Any]]) -> Callable[[Any], Any]:
+    """``inner`` (a compiled phase) inside pluggy-style ``wrapper=True`` generators, the first
+    outermost, exactly as pluggy's caller runs them: each wrapper runs to its ``yield``, then
+    the phase; the result (or the exception, thrown in) goes back out through the wrappers,
+    innermost first, and what each returns (or raises) is what the next one out sees.
+
+    Every wrapper is driven by a :func:`_pump` from a pool of its own (a pump in use by one
+    call, thread or nested call is not in the pool), one statement per wrapper unrolled.
+    """
+    ns: dict[str, Any] = {"_inner": inner, "_primed": _primed, "_misbehaved": _misbehaved}
+    lines = ["def run_wrapped(event):",
+             f'    """Phase {phase!r} inside {len(wrappers)} wrapper(s) (generated)."""',
+             "    entered = 0", "    result = error = None", "    try:"]
+    for index, wrapper in enumerate(wrappers):
+        ns[f"_w{index}"], ns[f"_pool{index}"] = wrapper, []
+        lines += [
+            "        try:",
+            f"            p{index} = _pool{index}.pop()",
+            "        except IndexError:  # none free: the first call, or calls in flight",
+            f"            p{index} = _primed(_w{index})",
+            f"        p{index}.send(event)",
+            f"        if p{index}.gi_yieldfrom is None:",
+            f"            raise _misbehaved(_w{index}, p{index}, 'returned without yielding')",
+            f"        entered = {index + 1}",
+        ]
+    lines += ["        result = _inner(event)",
+              "    except BaseException as exc:",
+              "        error = exc"]
+    for index in reversed(range(len(wrappers))):
+        lines += [
+            f"    if entered > {index}:",
+            "        try:",
+            f"            result = p{index}.send(result) if error is None else "
+            f"p{index}.throw(error)",
+            "        except BaseException as exc:",
+            "            result, error = None, exc",
+            "        else:",
+            f"            if p{index}.gi_yieldfrom is None:",
+            "                error = None",
+            f"                _pool{index}.append(p{index})",
+            "            else:",
+            f"                result, error = None, _misbehaved(_w{index}, p{index}, "
+            "'yielded twice')",
+        ]
+    lines += ["    if error is not None:", "        raise error", "    return result"]
+    return compile_function("run_wrapped", lines, ns, what=f"phase {phase} wrapped")

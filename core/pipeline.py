@@ -186,7 +186,7 @@ class Pipeline:
             probe=self.stats.probe([step.name for step in steps]) if probed else None,
             clock=time.perf_counter_ns,
         )
-        return _wrapped(plan, wrappers) if wrappers else plan
+        return _codegen.compile_wrapped(phase, plan, wrappers) if wrappers else plan
 
     def _skipped(self, stage: str, error: Exception, event: Any) -> None:
         self.stats.stage(stage).skipped += 1
@@ -269,42 +269,3 @@ class Pipeline:
         if self._loop is not None:
             self._loop.close()
             self._loop = None
-
-
-def _wrapped(
-    inner: Callable[[Any], Any], wrappers: list[Callable[..., Any]]
-) -> Callable[[Any], Any]:
-    """Run ``inner`` inside pluggy-style ``wrapper=True`` generators, outermost first.
-
-    Each wrapper yields once; it receives the phase's result (or has the exception thrown
-    in) and returns the result the next wrapper out sees, exactly as pluggy's caller does.
-    """
-
-    def call(event: Any) -> Any:
-        entered = []
-        result: Any = None
-        error: BaseException | None = None
-        try:
-            for wrapper in wrappers:
-                generator = wrapper(event)
-                next(generator)
-                entered.append(generator)
-            result = inner(event)
-        except BaseException as exc:
-            error = exc
-        for generator in reversed(entered):
-            try:
-                if error is not None:
-                    generator.throw(error)
-                else:
-                    generator.send(result)
-                raise RuntimeError(f"wrapper {generator.gi_code.co_name} yielded twice")
-            except StopIteration as stop:
-                result, error = stop.value, None
-            except BaseException as exc:
-                error = exc
-        if error is not None:
-            raise error
-        return result
-
-    return call

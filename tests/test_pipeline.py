@@ -199,3 +199,104 @@ def test_compiled_phase_calls_like_pluggy(
     ours = outcome(lambda: pipeline._phases[0](event))
     theirs = outcome(lambda: pipeline.hook.hookline_validate(event=event))
     assert ours == theirs
+
+
+# -- phase wrappers: the compiled driver -------------------------------------------------------
+
+
+class _Tag(hookline.Stage, abstract=True):
+    def process(self, event: hookline.Event) -> None:
+        event.tags = [*event.tags, "tagged"]
+
+
+def _tagging_pipeline(*wrappers: Any) -> hookline.Pipeline:
+    with hookline.Registry().activate():
+        tag = types.new_class("Tag", (_Tag,), {"phase": "validate", "name": "tag"})
+        objects = [("tag", tag)]
+        objects += [(f"w{i}", types.SimpleNamespace(hookline_validate=hookimpl(wrapper=True)(w)))
+                    for i, w in enumerate(wrappers)]
+        return hookline.Pipeline.from_plugins(objects)
+
+
+def test_a_wrapper_may_replace_the_phase_result() -> None:
+    def replace(event: Any) -> Any:
+        result = yield
+        return type(result).from_dict({**result.to_dict(), "kind": "wrapped"})
+
+    out = _tagging_pipeline(replace).process(_event())
+    assert (out.kind, out.tags) == ("wrapped", ["tagged"])
+
+
+def test_a_wrapper_failing_before_its_yield_skips_the_phase_and_reaches_the_outer_one(
+) -> None:
+    seen: list[str] = []
+
+    def outer(event: Any) -> Any:
+        try:
+            return (yield)
+        except LookupError as exc:
+            seen.append(f"outer saw {exc!r}")
+            raise
+
+    def broken(event: Any) -> Any:
+        raise LookupError("no config")
+        yield  # pragma: no cover - makes this a generator
+
+    pipeline = _tagging_pipeline(outer, broken)
+    with pytest.raises(hookline.StageFailed) as failed:
+        pipeline.process(_event())
+    assert isinstance(failed.value.error, LookupError)
+    assert seen == ["outer saw LookupError('no config')"]
+    # the failed call left nothing behind: the next event runs through both wrappers again
+    with pytest.raises(hookline.StageFailed):
+        pipeline.process(_event())
+    assert len(seen) == 2
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ("twice", "yielded twice"), ("never", "returned without yielding")])
+def test_a_wrapper_must_yield_exactly_once(body: str, message: str) -> None:
+    closed: list[bool] = []
+
+    def misbehaving(event: Any) -> Any:
+        try:
+            if body == "never":
+                return None
+            yield
+            yield
+        finally:
+            closed.append(True)
+
+    pipeline = _tagging_pipeline(misbehaving)
+    with pytest.raises(hookline.StageFailed) as failed:
+        pipeline.process(_event())
+    assert isinstance(failed.value.error, RuntimeError)
+    assert f"misbehaving {message}" in str(failed.value.error)
+    assert closed == [True], "the wrapper's finally ran before the error was raised"
+
+
+def test_wrapped_phases_run_nested_and_in_threads() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    calls: list[int] = []
+
+    def count(event: Any) -> Any:
+        calls.append(1)
+        return (yield)
+
+    class Nested(hookline.Stage, abstract=True):
+        def process(self, event: hookline.Event) -> None:
+            if event.kind == "outer":  # runs the same wrapped phase again, inside this one
+                assert pipeline.process(_event(kind="inner")).kind == "inner"
+
+    with hookline.Registry().activate():
+        nested = types.new_class("Nested", (Nested,), {"phase": "validate", "name": "nested"})
+    pipeline = hookline.Pipeline.from_plugins(
+        [("nested", nested), ("w", types.SimpleNamespace(
+            hookline_validate=hookimpl(wrapper=True)(count)))])
+    assert pipeline.process(_event(kind="outer")).kind == "outer"
+    assert len(calls) == 2
+    with ThreadPoolExecutor(4) as pool:
+        done = list(pool.map(lambda i: pipeline.process(_event(event_id=f"t{i}")).event_id,
+                             range(2000)))
+    assert done == [f"t{i}" for i in range(2000)] and len(calls) == 2002

@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 __all__ = ["ExecutorError", "ProcessExecutor", "partition_of"]
 
 _LINE = [f.name for f in fields(DeadLetter)].index("line")
-_USER_ID = re.compile(rb'"user_id"\s*:\s*"((?:[^"\\]|\\.)*)"')
+# "unrolled": runs of plain characters matched in one step, escapes one at a time.
+_USER_ID = re.compile(rb'"user_id"\s*:\s*"([^"\\]*(?:\\.[^"\\]*)*)"')
 
 
 class ExecutorError(RuntimeError):
@@ -173,7 +174,7 @@ class ProcessExecutor(Executor):
                 "each worker; this pipeline was built from objects in hand "
                 "(Pipeline.from_plugins): install the plugins, or use the inline executor")
         self.count = max(1, workers or os.cpu_count() or 1)
-        self.context = multiprocessing.get_context(_start_method())
+        self.context: Any = multiprocessing.get_context(_start_method())
         self.processes: list[Any] = []
 
     def results(self, source: Source, offset: int, line: int
