@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 __all__ = [
     "FlagError",
     "Flags",
+    "current",
     "define",
     "disabled",
     "enabled",
@@ -100,6 +101,27 @@ class Flags:
         self._scope: contextvars.ContextVar[Mapping[str, bool]] = contextvars.ContextVar(
             f"hookline_flags_{id(self)}", default=_NO_SCOPE)
         self.evaluations: dict[str, list[int]] = {}
+
+    def layer(self) -> Flags:
+        """A flag set with values of its own (command line, environment, configuration) over
+        these declarations, defaults and ``with enabled(...)`` scopes: each pipeline has one,
+        so two pipelines in a process keep their own values while a scope applies to both."""
+        child = Flags.__new__(Flags)
+        child.declared = self.declared
+        child.values = {**{source: {} for source in SOURCES}, "default": self.values["default"]}
+        child._scope = self._scope
+        child.evaluations = {}
+        return child
+
+    @contextmanager
+    def active(self) -> Iterator[Flags]:
+        """Make these the flags that ``hookline.flags.is_enabled`` reads, inside the block
+        (in this thread or task); a run does it for its pipeline's flags."""
+        token = _active.set(self)
+        try:
+            yield self
+        finally:
+            _active.reset(token)
 
     # -- declaring and setting ----------------------------------------------------------------
     def define(self, name: str, default: bool = False, rollout: float | None = None,
@@ -244,8 +266,17 @@ class _Scope:
         return run  # type: ignore[return-value]
 
 
-#: The flags of this process, used by the module-level functions and by pipelines.
+#: The flags of this process: its declarations and scopes, which every pipeline's flag set
+#: (a :meth:`Flags.layer`) shares; the module-level functions use them outside a run.
 default_flags = Flags()
+
+_active: contextvars.ContextVar[Flags | None] = contextvars.ContextVar(
+    "hookline_active_flags", default=None)
+
+
+def current() -> Flags:
+    """The flags a run made active (:meth:`Flags.active`), else :data:`default_flags`."""
+    return _active.get() or default_flags
 
 
 def define(name: str, default: bool = False, rollout: float | None = None,
@@ -255,7 +286,8 @@ def define(name: str, default: bool = False, rollout: float | None = None,
 
 
 def is_enabled(name: str, event: Any = None) -> bool:
-    return default_flags.is_enabled(name, event)
+    """Whether ``name`` is on, with the values of the running pipeline (see :func:`current`)."""
+    return current().is_enabled(name, event)
 
 
 def enabled(name: str) -> _Scope:
@@ -267,7 +299,7 @@ def disabled(name: str) -> _Scope:
 
 
 def gate(name: str) -> Callable[[Any], bool]:
-    return default_flags.gate(name)
+    return current().gate(name)
 
 
 def from_environment(flags: Flags, environ: Mapping[str, str] | None = None) -> None:

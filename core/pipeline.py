@@ -64,7 +64,7 @@ class Pipeline:
         self.plugins = plugins
         self.config = config or Config()
         self.base = base
-        self.flags = flags if flags is not None else default_flags
+        self.flags = flags if flags is not None else default_flags.layer()
         #: ``entry_points`` or ``objects``: whether worker processes can rebuild this pipeline.
         self.built_from = "objects"
         self.stats = Stats(self.config.sample_every)

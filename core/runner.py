@@ -281,6 +281,8 @@ def run(
 
     bar = _Progress(progress)
     pipeline.flags.evaluations.clear()  # the report counts this run's decisions
+    active_flags = pipeline.flags.active()  # hookline.flags.is_enabled reads this run's values
+    active_flags.__enter__()
     started = time.perf_counter()
     log.info("run %s started: %d input(s) into %s", run_id, len(sources), db,
              extra={"run_id": run_id, "inputs": info.inputs, "db": db, "executor": executor})
@@ -327,6 +329,7 @@ def run(
                         "dropped": report.dropped, "dead_lettered": report.dead_lettered,
                         "interrupted": report.interrupted, "duration_s": report.duration_s})
     finally:
+        active_flags.__exit__(None, None, None)
         bar.done()
         runner.close()
         sink.close()

@@ -131,3 +131,47 @@ def test_a_gated_stage_runs_only_where_its_flag_is_on(registry: hookline.Registr
                             "ts": 1}).tags == ["experimental"]
     with pytest.raises(FlagError, match="did you mean"):
         build(cli_flags={"rankng.experimental": "on"})
+
+
+def test_pipelines_in_one_process_keep_their_own_values(
+    registry: hookline.Registry, tmp_path: Any
+) -> None:
+    """Each pipeline layers its own command line, environment and configuration values over
+    the process's declarations; a scope and the module-level functions follow the run."""
+    from hookline import flags as process_flags
+
+    seen: list[bool] = []
+
+    class Declare:
+        @hookimpl
+        def hookline_flags(self) -> list[dict[str, Any]]:
+            return [{"name": "shop.layered", "default": False}]
+
+    class Tagged(hookline.Stage, phase="score", flag="shop.layered"):
+        def process(self, event: hookline.Event) -> None:
+            event.tags = [*event.tags, "layered"]
+
+    class Asks(hookline.Stage, phase="enrich"):  # the module-level function, inside a run
+        def process(self, event: hookline.Event) -> None:
+            seen.append(process_flags.is_enabled("shop.layered"))
+
+    def build(value: str) -> hookline.Pipeline:
+        config = Config(flags={"shop.layered": value})
+        objects = [("shop", Declare()), ("shop", Tagged), ("shop", Asks)]
+        return hookline.Pipeline(load_objects(objects, config), config)
+
+    on, off = build("on"), build("off")  # built one after the other: each keeps its own
+    event = {"event_id": "e", "user_id": "u1", "kind": "view", "ts": 1}
+    assert on.process(event).tags == ["layered"]
+    assert off.process(event).tags == []
+    with process_flags.enabled("shop.layered"):  # a scope applies to every pipeline
+        assert off.process(event).tags == ["layered"]
+    assert [row["value"] for row in on.flags.describe() if row["name"] == "shop.layered"] == [
+        True]
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"event_id": "r1", "user_id": "u1", "kind": "view", "ts": 1}\n')
+    seen.clear()
+    hookline.run([str(source)], db=str(tmp_path / "on.db"), pipeline=on, config=Config())
+    hookline.run([str(source)], db=str(tmp_path / "off.db"), pipeline=off, config=Config())
+    assert seen == [True, False]
+    assert process_flags.current() is process_flags.default_flags  # no run: the process's

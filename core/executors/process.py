@@ -112,6 +112,7 @@ def _worker(index: int, count: int, spec: dict[str, Any], out: Any) -> None:
                      f"parent has {spec['versions']}: install the same versions everywhere"))
             return
         pipeline.flags._scope.set(spec["scoped_flags"])
+        pipeline.flags.active().__enter__()  # for this worker's life
         stateful = pipeline.stages()
         state = _load_state(spec["db"], list(stateful))
         for name, stage in stateful.items():
