@@ -145,17 +145,20 @@ class Breaker:
         self.limit = limit
         self.streaks: dict[str, tuple[int, int]] = {}  # stage -> (failures, accepted mark)
         self.accepted = 0
+        self.tripped: set[str] = set()
 
     def trips(self, result: BatchResult) -> list[str]:
-        """The stages to quarantine after this batch."""
+        """The stages to quarantine after this batch (each once: a worker's batches that
+        were under way when it tripped may still bring failures of a quarantined stage)."""
         tripped = []
         for stage, _error, line in result.failures:
             mark = self.accepted + bisect.bisect_left(result.accepted_lines, line)
             failures, last_mark = self.streaks.get(stage, (0, mark))
             failures = failures + 1 if last_mark == mark else 1
             self.streaks[stage] = (failures, mark)
-            if self.limit and failures >= self.limit and stage not in tripped:
+            if self.limit and failures >= self.limit and stage not in self.tripped:
                 tripped.append(stage)
+                self.tripped.add(stage)
         self.accepted += len(result.rows)
         return tripped
 
@@ -300,7 +303,7 @@ def run(
                             result.state, outputs=outputs, aggregations=result.aggregations)
                 _count(report, result, pipeline)
                 for stage in breaker.trips(result):
-                    pipeline.quarantine(stage)
+                    runner.quarantine(stage)
                     report.quarantined.append(stage)
                     log.warning("run %s: stage %s quarantined after %d failures in a row",
                                 run_id, stage, config.quarantine_after,

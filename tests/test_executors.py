@@ -34,6 +34,14 @@ class Flaky(hookline.Stage, phase="enrich", name="flaky"):
             raise RuntimeError("unlucky id")
         event.tags = [*event.tags, "seen"]
 
+class Down(hookline.Stage, phase="score", name="down"):
+    """Fails on every event while HOOKLINE_TEST_DOWN is set: a service that is down."""
+
+    def process(self, event):
+        import os
+        if os.environ.get("HOOKLINE_TEST_DOWN"):
+            raise ConnectionError("scoring service unreachable")
+
 class ByCurrency:
     """Events and the largest amount per currency: an aggregation the plugin adds."""
 
@@ -103,6 +111,25 @@ def test_process_executor_equals_inline(installed: Path, tmp_path: Path) -> None
         "velocity.flaky"])
     assert timed[0]["calls"] == timed[1]["calls"] > 0
     assert timed[0]["errors"] == timed[1]["errors"] == inline.stages["velocity.flaky"]
+
+
+def test_the_breaker_quarantines_a_stage_in_the_workers_too(
+    installed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOOKLINE_TEST_DOWN", "1")
+    source = tmp_path / "in.jsonl"
+    write_jsonl(source, 3000, seed=5)
+    config = Config(batch_size=100, quarantine_after=50)
+    report = hookline.run([str(source)], db=str(tmp_path / "q.db"), config=config,
+                          pipeline=hookline.Pipeline.from_entry_points(config),
+                          executor="process", workers=2)
+    assert report.quarantined == ["velocity.down"]
+    assert report.stage_stats["velocity.down"]["quarantined"] is True
+    failed = report.stages["velocity.down"]
+    # Taken out within a few batches of the decision, not after all 3,000 events: each
+    # worker may be up to the queue's depth (4 batches per worker) ahead of the commits.
+    assert 50 <= failed <= 50 + 2 * 4 * 100 + 100, failed
+    assert report.accepted + report.dead_lettered == report.read == 3000
 
 
 def test_objects_in_hand_cannot_travel_to_workers(tmp_path: Path) -> None:

@@ -36,6 +36,10 @@ class Executor(ABC):
                 ) -> Iterator[tuple[int, int, BatchResult]]:
         """``(end offset, end line, result)`` for each batch after ``offset``/``line``."""
 
+    def quarantine(self, stage: str) -> None:
+        """Take ``stage`` out of the batches not yet processed (the circuit breaker tripped)."""
+        self.pipeline.quarantine(stage)
+
     def close(self) -> None:  # noqa: B027 - most executors hold nothing to release
         """Release workers; called once when the run ends, normally or not."""
 

@@ -95,8 +95,10 @@ def _load_state(db: str, names: list[str]) -> dict[str, dict[str, Any]]:
     return state
 
 
-def _worker(index: int, count: int, spec: dict[str, Any], out: Any) -> None:
-    """A worker's life: rebuild the pipeline, then process its partition batch by batch."""
+def _worker(index: int, count: int, spec: dict[str, Any], out: Any,
+            commands: Any = None) -> None:
+    """A worker's life: rebuild the pipeline, then process its partition batch by batch;
+    before each batch, take out the stages the parent's circuit breaker quarantined."""
     from ..config import Config
     from ..pipeline import Pipeline
     from ..runner import RunAborted, complete, origin_of, process_batch
@@ -122,6 +124,8 @@ def _worker(index: int, count: int, spec: dict[str, Any], out: Any) -> None:
         source = Source(spec["source"])
         batches = source.batches(config.batch_size, offset=spec["offset"], line=spec["line"])
         for number, batch in enumerate(batches):
+            while commands is not None and not commands.empty():
+                pipeline.quarantine(commands.get())
             batch.lines = _mine(batch.lines, index, count)
             result = complete(pipeline, process_batch(pipeline, batch, origin), rows)
             # The bulk, plain values only, in marshal's format: several times quicker to
@@ -180,6 +184,7 @@ class ProcessExecutor(Executor):
         self.count = max(1, workers or os.cpu_count() or 1)
         self.context: Any = multiprocessing.get_context(_start_method())
         self.processes: list[Any] = []
+        self.commands: list[Any] = []
 
     def results(self, source: Source, offset: int, line: int
                 ) -> Iterator[tuple[int, int, BatchResult]]:
@@ -192,7 +197,9 @@ class ProcessExecutor(Executor):
             "scoped_flags": dict(self.pipeline.flags._scope.get()),
             "db": self.db, "source": source.name, "offset": offset, "line": line,
         }
-        self.processes = [self.context.Process(target=_worker, args=(i, self.count, spec, out),
+        self.commands = [self.context.SimpleQueue() for _ in range(self.count)]
+        self.processes = [self.context.Process(target=_worker,
+                                               args=(i, self.count, spec, out, self.commands[i]),
                                                daemon=True, name=f"hookline-worker-{i}")
                           for i in range(self.count)]
         for process in self.processes:
@@ -262,6 +269,14 @@ class ProcessExecutor(Executor):
             histogram.counts = [a + b for a, b in zip(histogram.counts, counts)]
             histogram.total += total
             histogram.total_ns += total_ns
+
+    def quarantine(self, stage: str) -> None:
+        """Quarantine ``stage`` here (the report) and in every worker, from the next batch each
+        starts: a worker may be a few batches ahead of the commits, so the stage can run on
+        more events than inline before it is taken out."""
+        super().quarantine(stage)
+        for commands in self.commands:
+            commands.put(stage)
 
     def close(self) -> None:
         for process in self.processes:
