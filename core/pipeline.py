@@ -23,7 +23,7 @@ from .fields import Field, List, String
 from .flags import Flags, default_flags, from_environment
 from .loader import PluginSet, load_entry_points, load_objects
 from .registry import Registry
-from .schema import DefaultEvent, Event, compose
+from .schema import DefaultEvent, Event, compiled, compose
 from .stats import Stats
 
 __all__ = ["Pipeline", "read_only"]
@@ -75,7 +75,7 @@ class Pipeline:
             # Which flagged stages ran on each event, so that results split by variant.
             self.event_class = compose(self.event_class, {"hookline": {"variants": List(
                 String(), default=list, description="flagged stages that ran on the event")}})
-        self.from_dict = self.event_class.from_dict
+        self.from_dict = compiled(self.event_class).from_dict
         self.rebuild()
         plugins.hook.hookline_configure(config=MappingProxyType(self.config.as_dict()))
 

@@ -159,6 +159,23 @@ def unknown_keys(cls: type[Schema], data: Mapping[str, Any]) -> list[str]:
     return [key for key in data if key not in fields]
 
 
+def compiled(cls: type[Schema]) -> type[Schema]:
+    """``cls`` with its ``__init__``/``from_dict`` generated now if not yet: for code that
+    keeps a reference to ``cls.from_dict`` (a pipeline does), which must not be a stand-in
+    checking on every call whether it still has to compile."""
+    stand_in = getattr(vars(cls).get("from_dict"), "__func__", None)
+    if stand_in in _STAND_INS:
+        from . import _codegen
+
+        _codegen.compile_schema(cls)
+        _STAND_INS.discard(stand_in)
+    return cls
+
+
+#: The ``from_dict`` stand-ins installed by :func:`_compile_on_first_use`, not yet replaced.
+_STAND_INS: set[Any] = set()
+
+
 def _compile_on_first_use(cls: type[Schema]) -> None:
     """Install stand-ins that compile the class's ``__init__``/``from_dict`` when first called.
 
@@ -167,10 +184,7 @@ def _compile_on_first_use(cls: type[Schema]) -> None:
     """
 
     def compile_now() -> None:
-        if getattr(vars(cls).get("from_dict"), "__func__", None) is stand_in_from_dict:
-            from . import _codegen
-
-            _codegen.compile_schema(cls)
+        compiled(cls)
 
     def stand_in_from_dict(data: Any) -> Any:
         compile_now()
@@ -180,6 +194,7 @@ def _compile_on_first_use(cls: type[Schema]) -> None:
         compile_now()
         cls.__init__(self, **values)
 
+    _STAND_INS.add(stand_in_from_dict)
     stand_in_init.__qualname__ = f"{cls.__qualname__}.__init__"
     stand_in_from_dict.__qualname__ = f"{cls.__qualname__}.from_dict"
     cls.__init__ = stand_in_init  # type: ignore[method-assign,assignment]
