@@ -660,6 +660,14 @@ class Mapping(Field[dict[str, Any]]):
             parts.append(f"_all({item} for {var}_j in {loop})")
         return " and ".join(parts)
 
+    def check_lines(self, var: str, ns: dict[str, Any], fail: str) -> list[str] | None:
+        if self.keys is not None or self.values is not None:
+            return super().check_lines(var, ns, fail)
+        # Only the keys to check: a plain loop, no generator frame per mapping.
+        return [f"if not ({var}.__class__ is dict):", f"    {fail}", "else:",
+                f"    for {var}_k in {var}:", f"        if not ({var}_k.__class__ is str):",
+                f"            {fail}", "            break"]
+
     def inlinable(self) -> bool:
         return super().inlinable() and all(
             sub is None or sub.inlinable() for sub in (self.keys, self.values)

@@ -184,6 +184,10 @@ class Flags:
     def is_enabled(self, name: str, event: Any = None) -> bool:
         """Whether ``name`` is on (for ``event``, when the value is a rollout share)."""
         value, _ = self.value(name)
+        return self._decide(name, value, event)
+
+    def _decide(self, name: str, value: bool | float, event: Any) -> bool:
+        """On or off for ``event`` given the flag's value, counted for the report."""
         if value is True or value is False:
             on = value
         elif event is None:
@@ -192,14 +196,27 @@ class Flags:
             key_field = self.declared[name].key
             key = event[key_field] if isinstance(event, Mapping) else getattr(event, key_field)
             on = bucket(name, key) < value
-        counts = self.evaluations.setdefault(name, [0, 0])
+        counts = self.evaluations.get(name)
+        if counts is None:
+            counts = self.evaluations[name] = [0, 0]
         counts[on] += 1
         return on
 
     def gate(self, name: str) -> Callable[[Any], bool]:
-        """A predicate for a gated stage: ``gate(name)(event)`` is ``is_enabled(name, event)``."""
+        """A predicate for a gated stage: ``gate(name)(event)`` is ``is_enabled(name, event)``,
+        with the lookups of :meth:`value` unrolled (it runs for every event)."""
         self.check(name, where="stage flag=")
-        return functools.partial(self.is_enabled, name)
+        scope, decide = self._scope.get, self._decide
+        cli, env, config, default = (self.values[source] for source in SOURCES)
+
+        def gate(event: Any) -> bool:
+            scoped = scope()
+            value = (scoped[name] if name in scoped else cli[name] if name in cli
+                     else env[name] if name in env else config[name] if name in config
+                     else default[name])
+            return decide(name, value, event)
+
+        return gate
 
     # -- scoping ------------------------------------------------------------------------------
     @contextmanager

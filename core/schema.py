@@ -159,7 +159,7 @@ def unknown_keys(cls: type[Schema], data: Mapping[str, Any]) -> list[str]:
     return [key for key in data if key not in fields]
 
 
-def compiled(cls: type[Schema]) -> type[Schema]:
+def compiled(cls: type[S]) -> type[S]:
     """``cls`` with its ``__init__``/``from_dict`` generated now if not yet: for code that
     keeps a reference to ``cls.from_dict`` (a pipeline does), which must not be a stand-in
     checking on every call whether it still has to compile."""

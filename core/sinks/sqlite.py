@@ -13,6 +13,7 @@ duplicate (dead-lettered with that reason), never inserted twice.
 from __future__ import annotations
 
 import json
+import operator
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -82,19 +83,22 @@ class Rows:
         self.json = [name for name, field in self.fields if _is_json(field)]
         #: Where ``event_id`` is in a row.
         self.id_index = self.names.index("event_id")
+        self._values = operator.itemgetter(*self.names) if len(self.names) > 1 else (
+            lambda values: (values[self.names[0]],))
+        self._json_at = [self.names.index(name) for name in self.json]
 
     def __call__(self, event: Event) -> tuple[Any, ...]:
-        values = event.__dict__
-        if not self.json:
-            return tuple(values[name] for name in self.names)
-        row = dict(values)
-        for name in self.json:
-            value = row[name]
+        row = self._values(event.__dict__)
+        if not self._json_at:
+            return row
+        values = list(row)
+        for at in self._json_at:
+            value = values[at]
             if value:  # None stays NULL; [] and {} need no encoder
-                row[name] = _encode(value)
+                values[at] = _encode(value)
             elif value is not None:
-                row[name] = "[]" if type(value) is list else "{}"
-        return tuple(row[name] for name in self.names)
+                values[at] = "[]" if type(value) is list else "{}"
+        return tuple(values)
 
     def json_line(self, row: tuple[Any, ...]) -> str:
         """The event of ``row`` as one compact JSON object, as ``event.to_dict()`` dumps."""
