@@ -135,8 +135,10 @@ class Pipeline:
         timed into ``self.stats``) that the runner uses for one event in ``sample_every``.
         """
         self._phases = tuple(self._compile(p, probed=False) for p in hookspecs.PHASES)
-        self._process = self._chain(self._phases, self._busy())
-        self._process_probed = self._chain(
+        #: Every phase on an event of ``event_class`` (no conversion): the per-event loop's call.
+        self.run_phases = self._chain(self._phases, self._busy())
+        #: The same, timing each stage call into ``stats`` (for the sampled events).
+        self.run_phases_probed = self._chain(
             [self._compile(p, probed=True) for p in hookspecs.PHASES], self._busy())
 
     def _busy(self) -> list[bool]:
@@ -257,12 +259,12 @@ class Pipeline:
         """Run every phase on one event; returns it, or raises Reject, Drop or StageFailed."""
         if not isinstance(event, self.event_class):
             event = self.make_event(event.to_dict() if isinstance(event, Event) else event)
-        result: Event = self._process(event)
+        result: Event = self.run_phases(event)
         return result
 
     def process_probed(self, event: Event) -> Event:
         """``process``, timing each stage call into ``self.stats`` (the runner samples it)."""
-        result: Event = self._process_probed(event)
+        result: Event = self.run_phases_probed(event)
         return result
 
     def close(self) -> None:

@@ -81,7 +81,8 @@ def process_batch(pipeline: Pipeline, batch: Batch, origin: Callable[[str], Any]
     """The per-event loop: parse, validate, run the phases, sort each line into its outcome."""
     result = BatchResult()
     make, name = pipeline.from_dict, batch.source.name
-    plain, probed, sample = pipeline.process, pipeline.process_probed, pipeline.stats.sample_every
+    plain, probed = pipeline.run_phases, pipeline.run_phases_probed  # make gives event_class
+    sample = pipeline.stats.sample_every
     for number, raw in batch.lines:
         process = probed if number % sample == 0 else plain
         try:
