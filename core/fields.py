@@ -414,6 +414,21 @@ def _parse_iso_ms(text: str) -> int | None:
     return millis if millis > 0 else None
 
 
+def _length(var: str, minimum: int, maximum: int | None, ns: dict[str, Any]) -> list[str]:
+    """The length checks of a str or list ``var`` as generated conditions: one ``len`` call
+    at most, none for "not empty" alone (the value's truth is its non-emptiness)."""
+    if not minimum and maximum is None:
+        return []
+    if minimum == 1 and maximum is None:
+        return [var]
+    ns["_len"] = len
+    if maximum is None:
+        return [f"_len({var}) >= {minimum}"]
+    if minimum == 1:
+        return [var, f"_len({var}) <= {maximum}"]
+    return [f"{minimum} <= _len({var}) <= {maximum}" if minimum else f"_len({var}) <= {maximum}"]
+
+
 class String(Field[str]):
     """A str, with optional length bounds and a regular expression the whole value must match."""
 
@@ -446,12 +461,7 @@ class String(Field[str]):
         return None
 
     def condition(self, var: str, ns: dict[str, Any]) -> str | None:
-        ns["_len"] = len
-        parts = [f"{var}.__class__ is str"]
-        if self.min_length:
-            parts.append(f"_len({var}) >= {self.min_length}")
-        if self.max_length is not None:
-            parts.append(f"_len({var}) <= {self.max_length}")
+        parts = [f"{var}.__class__ is str", *_length(var, self.min_length, self.max_length, ns)]
         if self._match is not None:
             name = f"_match_{var}"
             ns[name] = self._match
@@ -563,12 +573,7 @@ class List(Field[list[Any]]):
         return [item if item is None else self.of.convert(item) for item in value]
 
     def _shape(self, var: str, ns: dict[str, Any]) -> str:
-        ns["_len"] = len
-        parts = [f"{var}.__class__ is list"]
-        if self.min_length:
-            parts.append(f"_len({var}) >= {self.min_length}")
-        if self.max_length is not None:
-            parts.append(f"_len({var}) <= {self.max_length}")
+        parts = [f"{var}.__class__ is list", *_length(var, self.min_length, self.max_length, ns)]
         return " and ".join(parts)
 
     def condition(self, var: str, ns: dict[str, Any]) -> str | None:
