@@ -24,7 +24,7 @@ MAX_NUMBER_DIGITS = 100
 _DIGITS_TO_ZERO = bytes.maketrans(b"123456789.eE+-", b"0" * 14)  # a number's bytes
 _TOO_MANY_DIGITS = b"0" * (MAX_NUMBER_DIGITS + 1)
 _decoder = json.JSONDecoder()
-_decode, _scan = _decoder.decode, _decoder.scan_once
+_decode, _scan = _decoder.decode, _decoder.scan_once  # type: ignore[attr-defined]
 
 
 def _depth(line: bytes) -> int:
