@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import venv
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +20,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "integration" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
+
+
+def sorted_rows(db: Path, query: str) -> list[Any]:
+    """The rows ``query`` finds in the SQLite database ``db``, sorted."""
+    with sqlite3.connect(db) as connection:
+        return sorted(connection.execute(query).fetchall())
 
 
 class Env:

@@ -6,15 +6,13 @@ from __future__ import annotations
 import importlib
 import json
 import re
-import sqlite3
 import textwrap
 from pathlib import Path
-from typing import Any
 
 from hookline import contracts
 from hookline.testing import database_content
 
-from .conftest import Env
+from .conftest import Env, sorted_rows
 from .wheels import make_wheel
 
 #: One plugin source per violation code, each otherwise fine: those of the unit tests
@@ -118,10 +116,6 @@ def _wheels(folder: Path) -> list[Path]:
     return wheels
 
 
-def _rows(db: Path, query: str) -> list[Any]:
-    with sqlite3.connect(db) as connection:
-        return sorted(connection.execute(query).fetchall())
-
 
 def test_each_violation_installed_as_a_wheel_is_refused_and_listed_by_check(
     env: Env, tmp_path: Path
@@ -169,11 +163,12 @@ def test_each_violation_installed_as_a_wheel_is_refused_and_listed_by_check(
             result.stdout + result.stderr), code
     usd = sum(event["currency"] == "USD" for event in EVENTS)
     db = env.work / "all.db"
-    assert _rows(db, "SELECT DISTINCT reason, stage, plugin, distribution FROM dead_letters") == [
+    dead = "SELECT DISTINCT reason, stage, plugin, distribution FROM dead_letters"
+    assert sorted_rows(db, dead) == [
         ("tagger: USD refused", "tagger.no_usd", "tagger", "plugin-tagger")]
-    assert _rows(db, "SELECT count(*), tags FROM events GROUP BY tags") == [
+    assert sorted_rows(db, "SELECT count(*), tags FROM events GROUP BY tags") == [
         (len(EVENTS) - usd, '["tagged"]')]
-    [report] = (json.loads(text) for (text,) in _rows(db, "SELECT report FROM runs"))
+    [report] = (json.loads(text) for (text,) in sorted_rows(db, "SELECT report FROM runs"))
     assert (report["read"], report["accepted"], report["dead_lettered"]) == (
         len(EVENTS), len(EVENTS) - usd, usd)
     assert sorted(report["stages"]) == ["tagger.no_usd", "tagger.tag"]

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 from hookline.testing import database_content
 
-from .conftest import Env
+from .conftest import Env, sorted_rows
 from .wheels import make_wheel
 
 EVENTS = [
@@ -41,10 +40,6 @@ def _good_wheel(folder: Path, name: str, field: str, value: Any) -> Path:
                       {name: f"plugin_{name}"})
 
 
-def _table(db: Path, query: str) -> list[Any]:
-    with sqlite3.connect(db) as connection:
-        return sorted(connection.execute(query).fetchall())
-
 
 def test_installing_a_plugin_runs_its_stage_and_uninstalling_removes_it(
     env: Env, tmp_path: Path
@@ -57,15 +52,15 @@ def test_installing_a_plugin_runs_its_stage_and_uninstalling_removes_it(
         "usd", "plugin-usd", "loaded")
     assert plugin["stages"][0]["name"] == "usd.no_usd"
     env.hookline("run", source, "--db", "with.db")
-    dead = _table(env.work / "with.db", "SELECT DISTINCT reason, stage, plugin, distribution "
+    dead = sorted_rows(env.work / "with.db", "SELECT DISTINCT reason, stage, plugin, distribution "
                                         "FROM dead_letters")
     assert dead == [("usd: currency USD refused", "usd.no_usd", "usd", "plugin-usd")]
 
     env.pip("uninstall", "-y", "plugin-usd")
     assert json.loads(env.hookline("plugins", "--format", "json").stdout)["plugins"] == []
     env.hookline("run", source, "--db", "without.db")
-    assert _table(env.work / "without.db", "SELECT count(*) FROM dead_letters") == [(0,)]
-    assert _table(env.work / "without.db", "SELECT count(*) FROM events") == [(len(EVENTS),)]
+    assert sorted_rows(env.work / "without.db", "SELECT count(*) FROM dead_letters") == [(0,)]
+    assert sorted_rows(env.work / "without.db", "SELECT count(*) FROM events") == [(len(EVENTS),)]
 
 
 def test_broken_plugins_are_isolated_and_the_good_ones_give_the_samedatabase_content(
