@@ -129,9 +129,9 @@ def test_the_breaker_quarantines_a_stage_in_the_workers_too(
     assert report.quarantined == ["velocity.down"]
     assert report.stage_stats["velocity.down"]["quarantined"] is True
     failed = report.stages["velocity.down"]
-    # Taken out within a few batches of the decision, not after all 3,000 events: up to
-    # 2 * workers + 2 batches are dealt ahead of the commits.
-    assert 50 <= failed <= 50 + (2 * 2 + 2) * 100 + 100, failed
+    # Taken out within a few batches of the decision, not after all 3,000 events: each
+    # worker may be up to the queue's depth (4 batches per worker) ahead of the commits.
+    assert 50 <= failed <= 50 + 2 * 4 * 100 + 100, failed
     assert report.accepted + report.dead_lettered == report.read == 3000
 
 
@@ -146,8 +146,9 @@ def test_objects_in_hand_cannot_travel_to_workers(tmp_path: Path) -> None:
 def test_a_worker_refuses_other_plugin_versions(installed: Path, tmp_path: Path) -> None:
     out: queue.Queue[Any] = queue.Queue()
     spec = {"config": Config(plugins=("velocity",)).as_dict(), "versions": {"velocity": "1.0"},
-            "scoped_flags": {}, "db": str(tmp_path / "x.db"), "source": "in.jsonl"}
-    _worker(0, spec, queue.Queue(), out)
+            "scoped_flags": {}, "db": str(tmp_path / "x.db"), "source": "-", "offset": 0,
+            "line": 0}
+    _worker(0, 2, spec, out)
     kind, _index, message = out.get_nowait()
     assert kind == "error" and "'velocity': '2.0'" in message and "'velocity': '1.0'" in message
 
@@ -158,25 +159,18 @@ def test_partitions_follow_the_user_not_the_line() -> None:
     assert len({partition_of(b"not json", line, 4) for line in range(50)}) == 4
 
 
-def test_stdin_and_gzip_inputs_are_read_once_by_the_parent(
-    installed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_gzip_input_gives_the_same_database_as_inline(installed: Path, tmp_path: Path) -> None:
     import gzip
-    import io
 
-    source = tmp_path / "in.jsonl"
-    write_jsonl(source, 2000, invalid_rate=0.05, seed=3)
+    plain = tmp_path / "in.jsonl"
+    write_jsonl(plain, 2000, invalid_rate=0.05, seed=3)
     packed = tmp_path / "in.jsonl.gz"
-    packed.write_bytes(gzip.compress(source.read_bytes()))
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
     config = Config(batch_size=300)
 
-    def run(inputs: str, db: str, **options: Any) -> dict[str, Any]:
-        if inputs == "-":
-            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(source.read_bytes())))
-        hookline.run([inputs], db=str(tmp_path / db), config=config,
+    def run(db: str, **options: Any) -> dict[str, Any]:
+        hookline.run([str(packed)], db=str(tmp_path / db), config=config,
                      pipeline=hookline.Pipeline.from_entry_points(config), **options)
         return database_content(tmp_path / db)
 
-    assert run("-", "p-stdin.db", executor="process", workers=2) == run("-", "i-stdin.db")
-    assert run(str(packed), "p-gz.db", executor="process", workers=2) == run(str(packed),
-                                                                            "i-gz.db")
+    assert run("process.db", executor="process", workers=2) == run("inline.db")

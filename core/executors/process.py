@@ -1,14 +1,14 @@
 """The process executor: worker processes, each owning a partition of the users.
 
 Crossing processes is expensive (pickling a dict event costs more than a cheap pipeline), so
-the input is partitioned, not the events: the parent reads each batch of raw lines once and
-deals every worker the lines whose ``user_id`` hashes to it (found in the raw bytes by a
-regular expression, no JSON parsing), so a stateful stage sees all of one user's events, in
-input order. Workers rebuild the plugin set from the installed entry points and the run's
-configuration, refuse to start when their plugin versions differ from the parent's, and send
-back, per batch, what the database needs: the rows of ``events``, dead letters, aggregation
-partials, counts and state changes. The parent merges the workers' parts of each batch in
-input order and commits it; the database ends up exactly as an inline run's.
+the input is partitioned, not the events: every worker reads the source itself and keeps the
+lines whose ``user_id`` hashes to it (found in the raw bytes by a regular expression, no JSON
+parsing), so a stateful stage sees all of one user's events, in input order. Workers rebuild
+the plugin set from the installed entry points and the run's configuration, refuse to start
+when their plugin versions differ from the parent's, and send back, per batch, compact
+results: accepted events as tuples of field values, dead letters, counts and state changes.
+The parent merges the workers' parts of each batch in input order and commits it; the
+database ends up exactly as an inline run's.
 """
 
 from __future__ import annotations
@@ -67,15 +67,16 @@ def partition_of(raw: bytes, line: int, count: int) -> int:
     return zlib.crc32(key) % count
 
 
-def _deal(lines: list[tuple[int, bytes]], count: int) -> list[list[tuple[int, bytes]]]:
-    """A batch's lines dealt to ``count`` workers (:func:`partition_of`, inlined), in order."""
+def _mine(lines: list[tuple[int, bytes]], index: int, count: int) -> list[tuple[int, bytes]]:
+    """The lines of a batch worker ``index`` owns (:func:`partition_of`, inlined: every
+    worker looks at every line)."""
     search, crc32 = _USER_ID.search, zlib.crc32
-    hands: list[list[tuple[int, bytes]]] = [[] for _ in range(count)]
+    kept = []
     for number, raw in lines:
         found = search(raw)
-        hands[crc32(found.group(1) if found else str(number).encode()) % count].append(
-            (number, raw))
-    return hands
+        if crc32(found.group(1) if found else str(number).encode()) % count == index:
+            kept.append((number, raw))
+    return kept
 
 
 def _load_state(db: str, names: list[str]) -> dict[str, dict[str, Any]]:
@@ -94,15 +95,15 @@ def _load_state(db: str, names: list[str]) -> dict[str, dict[str, Any]]:
     return state
 
 
-def _worker(index: int, spec: dict[str, Any], inbox: Any, out: Any) -> None:
-    """A worker's life: rebuild the pipeline, then process the lines the parent deals it,
-    batch by batch, in order; ``("quarantine", stage)`` takes a stage out from then on, and
-    ``("end",)`` ends the run."""
+def _worker(index: int, count: int, spec: dict[str, Any], out: Any,
+            commands: Any = None) -> None:
+    """A worker's life: rebuild the pipeline, then process its partition batch by batch;
+    before each batch, take out the stages the parent's circuit breaker quarantined."""
     from ..config import Config
     from ..pipeline import Pipeline
     from ..runner import RunAborted, complete, origin_of, process_batch
     from ..sinks.sqlite import Rows
-    from ..sources import Batch, Source
+    from ..sources import Source
 
     try:
         config = Config.from_dict(spec["config"])
@@ -120,23 +121,19 @@ def _worker(index: int, spec: dict[str, Any], inbox: Any, out: Any) -> None:
             stage.state.load(state.get(name, {}))
         rows = Rows(pipeline.event_class)
         origin = origin_of(pipeline)
-        source = Source.named(spec["source"])
-        while True:
-            message = inbox.get()
-            if message[0] == "quarantine":
-                pipeline.quarantine(message[1])
-                continue
-            if message[0] == "end":
-                break
-            _, number, end_offset, end_line, dealt = message
-            batch = Batch(source, marshal.loads(dealt), end_offset, end_line)
+        source = Source(spec["source"])
+        batches = source.batches(config.batch_size, offset=spec["offset"], line=spec["line"])
+        for number, batch in enumerate(batches):
+            while commands is not None and not commands.empty():
+                pipeline.quarantine(commands.get())
+            batch.lines = _mine(batch.lines, index, count)
             result = complete(pipeline, process_batch(pipeline, batch, origin), rows)
             # The bulk, plain values only, in marshal's format: several times quicker to
             # write and read than pickle's.
             bulk = marshal.dumps((result.accepted_lines, result.rows,
                                   [tuple(map(vars(letter).__getitem__, _DEAD_FIELDS))
                                    for letter in result.dead]))
-            out.put(("batch", index, number, end_offset, end_line, {
+            out.put(("batch", index, number, batch.end_offset, batch.end_line, {
                 "bulk": bulk,
                 "aggregations": result.aggregations,
                 "dropped": result.dropped,
@@ -185,90 +182,62 @@ class ProcessExecutor(Executor):
                 "each worker; this pipeline was built from objects in hand "
                 "(Pipeline.from_plugins): install the plugins, or use the inline executor")
         self.count = max(1, workers or os.cpu_count() or 1)
+        self.context: Any = multiprocessing.get_context(_start_method())
         self.processes: list[Any] = []
-        self.inboxes: list[Any] = []
-        self.finished = False  # every worker read to the end and said it was done
-        self.done: list[tuple[Any, ...]] = []  # the workers' "done" messages
+        self.commands: list[Any] = []
 
     def results(self, source: Source, offset: int, line: int
                 ) -> Iterator[tuple[int, int, BatchResult]]:
-        context: Any = multiprocessing.get_context(_start_method())
-        out = context.Queue()
+        if source.is_stdin:
+            raise ExecutorError("the process executor reads files; use inline for stdin")
+        out = self.context.Queue(maxsize=4 * self.count)
         spec = {
             "config": self.config.as_dict(),
             "versions": {r.name: r.version for r in self.pipeline.plugins.loaded()},
             "scoped_flags": dict(self.pipeline.flags._scope.get()),
-            "db": self.db, "source": source.name,
+            "db": self.db, "source": source.name, "offset": offset, "line": line,
         }
-        self.finished, self.done = False, []
-        self.inboxes = [context.Queue() for _ in range(self.count)]
-        self.processes = [context.Process(target=_worker, args=(i, spec, self.inboxes[i], out),
-                                          daemon=True, name=f"hookline-worker-{i}")
+        self.commands = [self.context.SimpleQueue() for _ in range(self.count)]
+        self.processes = [self.context.Process(target=_worker,
+                                               args=(i, self.count, spec, out, self.commands[i]),
+                                               daemon=True, name=f"hookline-worker-{i}")
                           for i in range(self.count)]
         for process in self.processes:
             process.start()
-        # At most `ahead` batches dealt and not yet merged: each worker has its next batches
-        # waiting when it finishes one, and memory stays a few batches.
-        ahead = 2 * self.count + 2
-        parts: dict[int, list[tuple[int, int, dict[str, Any]]]] = {}
-        dealt = merged = 0
-        for batch in source.batches(self.config.batch_size, offset=offset, line=line):
-            for inbox, hand in zip(self.inboxes, _deal(batch.lines, self.count)):
-                inbox.put(("batch", dealt, batch.end_offset, batch.end_line, marshal.dumps(hand)))
-            dealt += 1
-            while dealt - merged >= ahead:
-                yield self._next(out, parts, merged)
-                merged += 1
-        for inbox in self.inboxes:
-            inbox.put(("end",))
-        while merged < dealt:
-            yield self._next(out, parts, merged)
-            merged += 1
-        self._finish(out)
-        self.finished = True
+        yield from self._merged(out)
         self.close()
 
-    def _receive(self, out: Any) -> tuple[Any, ...]:
-        """The next message of a worker: a batch's part or ``done``; a worker's error or
-        abort is raised here."""
+    def _merged(self, out: Any) -> Iterator[tuple[int, int, BatchResult]]:
         from ..runner import RunAborted
 
-        while True:
+        parts: dict[int, list[tuple[int, int, dict[str, Any]]]] = {}
+        done, following = 0, 0
+        while done < self.count or parts:
             try:
-                message: tuple[Any, ...] = out.get(timeout=1.0)
+                message = out.get(timeout=1.0)
             except queue.Empty:
-                if not all(p.is_alive() for p in self.processes):
+                if not any(p.is_alive() for p in self.processes):
                     raise ExecutorError("a worker died without a word (killed?)") from None
                 continue
-            if message[0] == "error":
+            kind = message[0]
+            if kind == "error":
                 raise ExecutorError(f"worker {message[1]} failed: {message[2]}")
-            if message[0] == "abort":
+            if kind == "abort":
                 _, _, stage, error, line = message
                 raise RunAborted(stage, RemoteError("error", error), line)
-            return message
-
-    def _next(self, out: Any, parts: dict[int, list[tuple[int, int, dict[str, Any]]]],
-              number: int) -> tuple[int, int, BatchResult]:
-        """Batch ``number``, once every worker has sent its part."""
-        while len(parts.get(number, ())) < self.count:
-            message = self._receive(out)
-            if message[0] == "done":  # a worker with nothing left, ahead of the others
-                self.done.append(message)
+            if kind == "done":
+                done += 1
+                self._merge_latency(message[2])
+                metrics = _timed()
+                if message[3] is not None and metrics is not None:
+                    metrics.merge(message[3])
                 continue
-            _, _, at, end_offset, end_line, payload = message
-            parts.setdefault(at, []).append((end_offset, end_line, payload))
-        ready = parts.pop(number)
-        return ready[0][0], ready[0][1], self._combine([p for _, _, p in ready])
-
-    def _finish(self, out: Any) -> None:
-        """Every worker's ``done``: its latency samples and what its ``timed()`` measured."""
-        while len(self.done) < len(self.processes):
-            self.done.append(self._receive(out))
-        for _, _, latency, measured in self.done:
-            self._merge_latency(latency)
-            metrics = _timed()
-            if measured is not None and metrics is not None:
-                metrics.merge(measured)
+            _, _, number, end_offset, end_line, payload = message
+            parts.setdefault(number, []).append((end_offset, end_line, payload))
+            while len(parts.get(following, ())) == self.count:
+                ready = parts.pop(following)
+                yield ready[0][0], ready[0][1], self._combine([p for _, _, p in ready])
+                following += 1
 
     def _combine(self, payloads: list[dict[str, Any]]) -> BatchResult:
         """One batch's parts from every worker, merged in input order."""
@@ -306,8 +275,8 @@ class ProcessExecutor(Executor):
         starts: a worker may be a few batches ahead of the commits, so the stage can run on
         more events than inline before it is taken out."""
         super().quarantine(stage)
-        for inbox in self.inboxes:
-            inbox.put(("quarantine", stage))
+        for commands in self.commands:
+            commands.put(stage)
 
     def close(self) -> None:
         for process in self.processes:
@@ -315,10 +284,4 @@ class ProcessExecutor(Executor):
                 process.terminate()
         for process in self.processes:
             process.join(timeout=5)
-        for inbox in self.inboxes:  # and their feeder threads, before any later fork
-            if not self.finished:  # a worker stopped early: what it did not read is dropped
-                inbox.cancel_join_thread()
-            inbox.close()
-            if self.finished:
-                inbox.join_thread()
-        self.processes, self.inboxes = [], []
+        self.processes = []
