@@ -30,7 +30,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from .errors import PluginError, short_repr
 
-__all__ = ["AGGREGATE_TABLES", "BUILTIN_COMBINE", "COMBINE", "Aggregation", "ByUser", "checked",
+__all__ = ["AGGREGATE_TABLES", "BUILTIN_COMBINE", "COMBINE", "Aggregation", "ByUser", "Collected",
+           "checked",
            "create_statement", "kind_statement", "merged", "upsert_statement"]
 
 #: table name -> the event field it groups by
@@ -114,6 +115,19 @@ class ByUser:
 
     def rows(self) -> list[tuple[Any, ...]]:
         return [(key, *group) for key, group in self.groups.items()]
+
+
+class Collected:
+    """A partial that is already rows (``agg_by_user``'s, shipped from a worker in marshal's
+    format rather than pickled): written as it is. Two rows of one key in a batch, from two
+    partials, are added up by the table's UPSERT like any two partials."""
+
+    def __init__(self, like: type[Any], rows: list[tuple[Any, ...]]) -> None:
+        self.table, self.columns, self.combine = like.table, like.columns, like.combine
+        self._rows = rows
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        return self._rows
 
 
 def kind_statement(fields: Iterable[str]) -> str | None:
