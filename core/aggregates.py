@@ -30,9 +30,9 @@ from typing import Any, Protocol, runtime_checkable
 
 from .errors import PluginError, short_repr
 
-__all__ = ["AGGREGATE_TABLES", "BUILTIN_COMBINE", "COMBINE", "Aggregation", "ByUser", "Collected",
-           "checked",
-           "create_statement", "kind_statement", "merged", "upsert_statement"]
+__all__ = ["AGGREGATE_TABLES", "BUILTIN_COMBINE", "COMBINE", "Aggregation", "ByUser",
+           "Collected", "checked", "create_statement", "kind_statement", "merged",
+           "upsert_statement"]
 
 #: table name -> the event field it groups by
 AGGREGATE_TABLES = {"agg_by_user": "user_id", "agg_by_kind": "kind"}
