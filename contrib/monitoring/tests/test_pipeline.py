@@ -122,3 +122,22 @@ def test_a_second_run_starts_from_zero(pipeline: hookline.Pipeline, tmp_path: Pa
     second = hookline.run([str(source)], db=str(tmp_path / "b.db"), pipeline=pipeline)
     assert first.sections["monitoring"]["validate"]["events"] == 5
     assert second.sections["monitoring"]["validate"]["events"] == 5
+
+
+def test_under_the_process_executor_the_section_says_where_the_phases_ran(
+    tmp_path: Path,
+) -> None:
+    """The workers' wrappers time the workers' events, not this process's: the section must
+    not claim that no event went through the phases."""
+    from hookline.config import Config
+
+    source = tmp_path / "events.jsonl"
+    source.write_text("".join(json.dumps(make_event(n)) + "\n" for n in range(50)))
+    config = Config(plugins=("monitoring",))  # the installed plugin, found by its entry point
+    report = hookline.run([str(source)], db=str(tmp_path / "out.db"), config=config,
+                          pipeline=hookline.Pipeline.from_entry_points(config),
+                          executor="process", workers=2)
+    assert report.accepted == 50
+    assert report.sections["monitoring"] == {
+        "note": "the phases ran in worker processes (--executor process), where their "
+                "timings stay; run inline to see them"}

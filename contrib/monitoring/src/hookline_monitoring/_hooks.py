@@ -40,5 +40,16 @@ def hookline_run_start(run: Any) -> None:
 
 @hookline.hookimpl
 def hookline_run_end(run: Any, report: Any) -> None:
-    """Put the per-phase summary into ``report.sections["monitoring"]``."""
-    report.sections["monitoring"] = MONITOR.summary()
+    """Put the per-phase summary into ``report.sections["monitoring"]``.
+
+    Events accepted while this process timed no phase means the phases ran in worker
+    processes (``hookline run --executor process``), whose counters stay there: the section
+    says so instead of showing zeros.
+    """
+    summary = MONITOR.summary()
+    if report.accepted and not any(phase["events"] for phase in summary.values()):
+        report.sections["monitoring"] = {
+            "note": "the phases ran in worker processes (--executor process), where their "
+                    "timings stay; run inline to see them"}
+        return
+    report.sections["monitoring"] = summary
