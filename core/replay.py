@@ -15,6 +15,7 @@ from .pipeline import Pipeline
 from .runner import complete, dedupe, origin_of, process_batch
 from .sinks.sqlite import SQLiteSink
 from .sources import Batch, Source
+from .state import changes, load
 
 __all__ = ["ReplayReport", "replay"]
 
@@ -52,13 +53,15 @@ def replay(db: str, pipeline: Pipeline, *, batch_size: int = 5000) -> ReplayRepo
     report = ReplayReport()
     sink = SQLiteSink(db, pipeline.event_class, run_id="replay")
     origin = origin_of(pipeline)
+    stateful = pipeline.stages()  # stateful stages decide with what the runs committed
+    load(stateful, {name: sink.load_state(name) for name in stateful})
     try:
         last = sink.connection.execute("SELECT coalesce(max(id), 0) FROM dead_letters")
         last_id = last.fetchone()[0]  # letters written by this replay are not replayed again
         for ids, batch in _batches(sink, batch_size, last_id):
             result = complete(pipeline, process_batch(pipeline, batch, origin), sink.rows)
             dedupe(sink, result, pipeline)
-            sink.commit(result.rows, result.dead, None, replayed=ids,
+            sink.commit(result.rows, result.dead, None, changes(stateful), replayed=ids,
                         aggregations=result.aggregations)
             report.replayed += len(ids)
             report.accepted += len(result.rows)

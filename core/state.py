@@ -8,10 +8,10 @@ resumed after a crash decides exactly as an uninterrupted one would have.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
-__all__ = ["State"]
+__all__ = ["State", "changes", "load"]
 
 
 class State(MutableMapping[str, Any]):
@@ -51,3 +51,16 @@ class State(MutableMapping[str, Any]):
         """Replace the contents with committed values (nothing is marked changed)."""
         self._data = dict(items)
         self._dirty.clear()
+
+
+def load(stages: Mapping[str, Any], committed: Mapping[str, dict[str, Any]]) -> None:
+    """Give each stateful stage (``{name: stage}``) its committed state, empty if none."""
+    for name, stage in stages.items():
+        stage.state.load(committed.get(name, {}))
+
+
+def changes(stages: Mapping[str, Any]) -> list[tuple[str, str, Any]]:
+    """``(stage, key, value)`` of every key the stages changed since the last call: what a
+    batch commits with its events."""
+    return [(name, key, value) for name, stage in stages.items()
+            for key, value in stage.state.changes()]

@@ -41,3 +41,36 @@ def test_replay_moves_what_now_passes_and_keeps_the_rest(tmp_path: Path) -> None
     assert rows[0][1] == "amount over 30" and "malformed JSON" in rows[2][1]
     assert count == (4,)
     assert replay(str(db), relaxed).accepted == 0
+
+
+class Budget(hookline.Stage, phase="validate", name="budget"):
+    """Refuses a user's spending past a budget: a stateful stage (what was spent so far)."""
+
+    class Settings(hookline.Settings):
+        budget = hookline.fields.Number(default=100)
+
+    def process(self, event: hookline.Event) -> None:
+        spent = self.state.get(event.user_id, 0)
+        if spent + event.amount > self.settings.budget:
+            raise hookline.Reject(f"{event.user_id} over budget")
+        self.state[event.user_id] = spent + event.amount
+
+
+def test_replay_decides_with_the_committed_state_and_commits_what_it_changes(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"event_id": f"e{i}", "user_id": "u", "kind": "buy",
+                                          "ts": 1, "amount": 40}) + "\n" for i in range(4)))
+    db = tmp_path / "out.db"
+    first = hookline.run([str(source)], db=str(db),
+                         pipeline=hookline.Pipeline.from_plugins([("shop", Budget)]))
+    assert (first.accepted, first.dead_lettered) == (2, 2)  # 80 spent; 120 would be over
+    raised = hookline.Pipeline.from_plugins(
+        [("shop", Budget)], Config(plugin_settings={"shop": {"budget": 130}}))
+    report = replay(str(db), raised)
+    # 80 already spent (the committed state): one more 40 fits (120), the next does not
+    assert (report.accepted, report.dead_again) == (1, 1)
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("SELECT key, value FROM stage_state").fetchall() == [
+            ("u", "120")]

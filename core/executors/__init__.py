@@ -50,20 +50,21 @@ class InlineExecutor(Executor):
     def __init__(self, pipeline: Pipeline, config: Config, db: str,
                  state: dict[str, dict[str, Any]]) -> None:
         super().__init__(pipeline, config, db)
+        from ..state import load
+
         self.stateful = pipeline.stages()
-        for name, stage in self.stateful.items():
-            stage.state.load(state.get(name, {}))
+        load(self.stateful, state)
 
     def results(self, source: Source, offset: int, line: int
                 ) -> Iterator[tuple[int, int, BatchResult]]:
         from ..runner import complete, origin_of, process_batch
         from ..sinks.sqlite import Rows
+        from ..state import changes
 
         origin, rows = origin_of(self.pipeline), Rows(self.pipeline.event_class)
         for batch in source.batches(self.config.batch_size, offset=offset, line=line):
             result = complete(self.pipeline, process_batch(self.pipeline, batch, origin), rows)
-            result.state = [(name, key, value) for name, stage in self.stateful.items()
-                            for key, value in stage.state.changes()]
+            result.state = changes(self.stateful)
             yield batch.end_offset, batch.end_line, result
 
 

@@ -6,8 +6,8 @@ lines whose ``user_id`` hashes to it (found in the raw bytes by a regular expres
 parsing), so a stateful stage sees all of one user's events, in input order. Workers rebuild
 the plugin set from the installed entry points and the run's configuration, refuse to start
 when their plugin versions differ from the parent's, and send back, per batch, compact
-results: accepted events as tuples of field values, dead letters, counts and state changes.
-The parent merges the workers' parts of each batch in input order and commits it; the
+results: the rows of ``events`` ready to insert, dead letters, aggregation partials, counts
+and state changes. The parent merges the workers' parts of each batch in input order and commits it; the
 database ends up exactly as an inline run's.
 """
 
@@ -104,6 +104,7 @@ def _worker(index: int, count: int, spec: dict[str, Any], out: Any,
     from ..runner import RunAborted, complete, origin_of, process_batch
     from ..sinks.sqlite import Rows
     from ..sources import Source
+    from ..state import changes, load
 
     try:
         config = Config.from_dict(spec["config"])
@@ -116,9 +117,7 @@ def _worker(index: int, count: int, spec: dict[str, Any], out: Any,
         pipeline.flags._scope.set(spec["scoped_flags"])
         pipeline.flags.active().__enter__()  # for this worker's life
         stateful = pipeline.stages()
-        state = _load_state(spec["db"], list(stateful))
-        for name, stage in stateful.items():
-            stage.state.load(state.get(name, {}))
+        load(stateful, _load_state(spec["db"], list(stateful)))
         rows = Rows(pipeline.event_class)
         origin = origin_of(pipeline)
         source = Source(spec["source"])
@@ -142,8 +141,7 @@ def _worker(index: int, count: int, spec: dict[str, Any], out: Any,
                 "dropped_by": dict(result.dropped_by),
                 "failures": [(stage, RemoteError(type(error).__name__, str(error)), line)
                              for stage, error, line in result.failures],
-                "state": [(name, key, value) for name, stage in stateful.items()
-                          for key, value in stage.state.changes()],
+                "state": changes(stateful),
             }))
         latency = {name: (s.latency.counts, s.latency.total, s.latency.total_ns)
                    for name, s in pipeline.stats.stages.items()}
