@@ -7,8 +7,8 @@ parsing), so a stateful stage sees all of one user's events, in input order. Wor
 the plugin set from the installed entry points and the run's configuration, refuse to start
 when their plugin versions differ from the parent's, and send back, per batch, compact
 results: the rows of ``events`` ready to insert, dead letters, aggregation partials, counts
-and state changes. The parent merges the workers' parts of each batch in input order and commits it; the
-database ends up exactly as an inline run's.
+and state changes. The parent merges the workers' parts of each batch in input order and
+commits it; the database ends up exactly as an inline run's.
 """
 
 from __future__ import annotations
