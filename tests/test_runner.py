@@ -174,3 +174,20 @@ def test_the_jsonl_sink_holds_each_accepted_event_once_across_a_resume(tmp_path:
     ids = [line["event_id"] for line in lines]
     assert len(ids) == len(set(ids)) == _rows(db, "SELECT count(*) FROM events")[0][0]
     assert "uncommitted" not in ids and report.read > 0
+
+
+def test_a_row_turns_back_into_the_events_json_line() -> None:
+    """The JSONL sink writes each accepted event from its row: the same text as dumping
+    ``event.to_dict()`` compactly, lists and mappings included, non-ASCII kept."""
+    from hookline.sinks.sqlite import Rows
+
+    rows = Rows(hookline.DefaultEvent)
+    for event in (
+        hookline.DefaultEvent.from_dict({"event_id": "é1", "user_id": "u", "kind": "view",
+                                         "ts": 5, "tags": ["a", "ü"],
+                                         "properties": {"k": [1, {"n": None}]}}),
+        hookline.DefaultEvent.from_dict({"event_id": "e2", "user_id": "u", "kind": "buy",
+                                         "ts": 6, "amount": 2.5}),
+    ):
+        expected = json.dumps(event.to_dict(), separators=(",", ":"), ensure_ascii=False)
+        assert rows.json_line(rows(event)) == expected

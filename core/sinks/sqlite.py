@@ -80,12 +80,12 @@ class Rows:
     def __init__(self, event_class: type[Event]) -> None:
         self.fields = list(event_class.__fields__.items())
         self.names = [name for name, _ in self.fields]
-        self.json = [name for name, field in self.fields if _is_json(field)]
         #: Where ``event_id`` is in a row.
         self.id_index = self.names.index("event_id")
         self._values = operator.itemgetter(*self.names) if len(self.names) > 1 else (
             lambda values: (values[self.names[0]],))
-        self._json_at = [self.names.index(name) for name in self.json]
+        #: Where the fields stored as JSON text (lists, mappings, nested events) are.
+        self._json_at = [at for at, (_, field) in enumerate(self.fields) if _is_json(field)]
 
     def __call__(self, event: Event) -> tuple[Any, ...]:
         row = self._values(event.__dict__)
@@ -102,11 +102,12 @@ class Rows:
 
     def json_line(self, row: tuple[Any, ...]) -> str:
         """The event of ``row`` as one compact JSON object, as ``event.to_dict()`` dumps."""
-        parts = []
-        for (name, field), value in zip(self.fields, row):
-            text = value if _is_json(field) and value is not None else _encode(value)
-            parts.append(f"{_encode(name)}:{text}")
-        return "{" + ",".join(parts) + "}"
+        texts = [_encode(value) for value in row]
+        for at in self._json_at:  # already JSON text, unless NULL
+            if row[at] is not None:
+                texts[at] = row[at]
+        return "{" + ",".join(f"{_encode(name)}:{text}"
+                              for name, text in zip(self.names, texts)) + "}"
 
 
 class SQLiteSink:
