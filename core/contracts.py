@@ -24,7 +24,15 @@ import inspect
 import sys
 import types
 import typing
-from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Mapping
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Collection,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from dataclasses import asdict, dataclass
 from types import MappingProxyType, ModuleType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -79,8 +87,9 @@ class StageContract(Protocol):
     why :func:`verify` exists.
     """
 
-    def process(self, event: Event) -> Event | None:
-        """Handle one event: assign fields, return a replacement, or raise Reject/Drop."""
+    def process(self, event: Event) -> Event | Awaitable[Event | None] | None:
+        """Handle one event: assign fields, return a replacement, or raise Reject/Drop
+        (``async def`` too: it is awaited)."""
         ...
 
 

@@ -10,7 +10,7 @@ is how installed packages register themselves.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -217,8 +217,9 @@ class Stage(metaclass=StageMeta, abstract=True):
         #: Kept between events and committed with each batch by the runner (see ``state``).
         self.state = State()
 
-    def process(self, event: Event) -> Event | None:
-        """Handle one event (see the class docstring); the default does nothing."""
+    def process(self, event: Event) -> Event | Awaitable[Event | None] | None:
+        """Handle one event (see the class docstring); the default does nothing. An
+        ``async def process`` is awaited (hence the ``Awaitable`` a type checker accepts)."""
         return None
 
 

@@ -860,6 +860,11 @@ class Replace(hookline.Stage, phase="enrich", name="replace"):
         return type(event).from_dict({**event.to_dict(), "kind": "replaced"})
 
 
+class Lookup(hookline.Stage, phase="enrich", name="lookup"):
+    async def process(self, event: hookline.Event) -> None:
+        event.tags = [*event.tags, "looked-up"]
+
+
 contract: StageContract = Tag()
 '''
 
