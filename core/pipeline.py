@@ -262,11 +262,6 @@ class Pipeline:
         result: Event = self.run_phases(event)
         return result
 
-    def process_probed(self, event: Event) -> Event:
-        """``process``, timing each stage call into ``self.stats`` (the runner samples it)."""
-        result: Event = self.run_phases_probed(event)
-        return result
-
     def close(self) -> None:
         if self._loop is not None:
             self._loop.close()
