@@ -17,10 +17,12 @@ their source. Only the lines a class needs are emitted.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import inspect
 import linecache
 import re
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -484,9 +486,13 @@ def _primed(wrapper: Callable[[Any], Any]) -> Any:
     return pump
 
 
+def _qualname(function: Any) -> str:
+    return str(getattr(function, "__qualname__", function))
+
+
 def _misbehaved(wrapper: Callable[..., Any], pump: Any, what: str) -> RuntimeError:
     pump.close()  # the wrapper's finally blocks run now, not whenever the pump is collected
-    return RuntimeError(f"phase wrapper {getattr(wrapper, '__qualname__', wrapper)} {what}: a "
+    return RuntimeError(f"phase wrapper {_qualname(wrapper)} {what}: a "
                         "wrapper=True implementation must yield exactly once")
 
 
@@ -496,6 +502,28 @@ def compile_wrapped(phase: str, inner: Callable[[Any], Any],
     outermost, exactly as pluggy's caller runs them: each wrapper runs to its ``yield``, then
     the phase; the result (or the exception, thrown in) goes back out through the wrappers,
     innermost first, and what each returns (or raises) is what the next one out sees.
+
+    A wrapper that :func:`inline_wrapper` can rewrite becomes a plain function calling the
+    next one in (no generator per event); the others are driven as generators by
+    :func:`compile_driven`. Both behave the same; the first costs one Python call.
+    """
+    run = inner
+    for wrapper in reversed(wrappers):  # innermost first: each wraps what is built so far
+        try:
+            run = inline_wrapper(wrapper, run)
+        except NotInlined as reason:
+            import logging  # only here: importing hookline does not load logging
+
+            logging.getLogger("hookline.pipeline").debug(
+                "phase %s: wrapper %s is driven as a generator: %s",
+                phase, _qualname(wrapper), reason)
+            run = compile_driven(phase, run, [wrapper])
+    return run
+
+
+def compile_driven(phase: str, inner: Callable[[Any], Any],
+                   wrappers: Sequence[Callable[[Any], Any]]) -> Callable[[Any], Any]:
+    """``inner`` inside ``wrappers`` driven as generators, as :func:`compile_wrapped` says.
 
     Every wrapper is driven by a :func:`_pump` from a pool of its own (a pump in use by one
     call, thread or nested call is not in the pool), one statement per wrapper unrolled.
@@ -526,7 +554,9 @@ def compile_wrapped(phase: str, inner: Callable[[Any], Any],
             f"            result = p{index}.send(result) if error is None else "
             f"p{index}.throw(error)",
             "        except BaseException as exc:",
-            "            result, error = None, exc",
+            "            if not (exc.__cause__ is error and isinstance(error, StopIteration)):",
+            "                result, error = None, exc  # (else PEP 479 wrapped what was thrown "
+            "in: passed on, as pluggy does)",
             "        else:",
             f"            if p{index}.gi_yieldfrom is None:",
             "                error = None",
@@ -537,3 +567,204 @@ def compile_wrapped(phase: str, inner: Callable[[Any], Any],
         ]
     lines += ["    if error is not None:", "        raise error", "    return result"]
     return compile_function("run_wrapped", lines, ns, what=f"phase {phase} wrapped")
+
+
+# -- phase wrappers inlined -------------------------------------------------------------------
+
+#: The rewritten wrapper's keyword-only parameters (their defaults are what it needs): the
+#: next function in, called where it yielded, and the test of where a StopIteration came from.
+_NEXT, _PASSED = "_hookline_next_", "_hookline_passed_"
+_STOP = "_hookline_stop_"
+
+
+class NotInlined(Exception):
+    """Why :func:`inline_wrapper` left a wrapper to be driven as a generator."""
+
+
+def inline_wrapper(wrapper: Callable[[Any], Any],
+                   inner: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``wrapper`` (a ``wrapper=True`` generator function or method) rewritten from its own
+    source as a plain function that calls ``inner(event)`` where it yields.
+
+    Driving a generator per event costs several times a small phase; the rewrite costs one
+    call. It is made only where it provably behaves like the generator driven by pluggy
+    (:func:`_check_the_yield`): one bare ``yield`` that runs unless an exception is raised
+    before it, the event parameter never rebound, and the module's source compiling to the
+    very code the function runs (an edited file or a decorator's function is left alone).
+    The rewrite is compiled in its module's source, so names resolve as in the original
+    (closures, a class's private names, imports), and keeps its globals, closure, defaults,
+    file and line numbers: tracebacks point into the plugin's source. A StopIteration of its
+    own becomes RuntimeError, as PEP 479 does in a generator; one from the phase inside passes
+    through, as pluggy lets it. Raises :class:`NotInlined` with the reason otherwise.
+    """
+    function = getattr(wrapper, "__func__", wrapper)
+    if not isinstance(function, types.FunctionType) or not inspect.isgeneratorfunction(function):
+        raise NotInlined("not a generator function")
+    code = function.__code__
+    module, definition = _definition(function)
+    bound = 1 if isinstance(wrapper, types.MethodType) else 0
+    positional = [*definition.args.posonlyargs, *definition.args.args]
+    if len(positional) <= bound:
+        raise NotInlined("it takes no event parameter")
+    event = positional[bound].arg
+    _check_the_yield(definition)
+    if _rebinds(definition, event):
+        raise NotInlined(f"it may rebind its parameter {event!r}")
+    if {_STOP, _NEXT, _PASSED} & {*code.co_varnames, *code.co_names, *code.co_freevars}:
+        raise NotInlined("it uses a name the rewrite needs")
+    if not _same_code(_compiled(module, code), code):
+        raise NotInlined("its source does not compile to the code it runs")
+
+    for node in ast.walk(definition):  # its one bare yield becomes the call of the next one in
+        for name, value in ast.iter_fields(node):
+            if isinstance(value, ast.Yield):
+                call = ast.Call(ast.Name(_NEXT, ast.Load()), [ast.Name(event, ast.Load())], [])
+                setattr(node, name, ast.copy_location(call, value))
+    stop = ast.parse(f"try:\n    pass\nexcept StopIteration as {_STOP}:\n"
+                     f"    if {_PASSED}({_STOP}, {_NEXT}):\n        raise\n"
+                     f"    raise RuntimeError('generator raised StopIteration') from {_STOP}\n"
+                     ).body[0]
+    assert isinstance(stop, ast.Try)
+    for node in ast.walk(stop):  # the added lines are shown as the def line
+        if isinstance(node, (ast.stmt, ast.expr, ast.excepthandler)):
+            node.lineno = node.end_lineno = definition.lineno
+    stop.body, definition.body = definition.body, [stop]
+    for name in (_NEXT, _PASSED):
+        definition.args.kwonlyargs.append(ast.arg(name))
+        definition.args.kw_defaults.append(ast.Constant(None))
+    ast.fix_missing_locations(definition)
+    new = _compiled(module, code)
+    cells = dict(zip(code.co_freevars, function.__closure__ or ()))
+    inlined = types.FunctionType(new, function.__globals__, function.__name__,
+                                 function.__defaults__,
+                                 tuple(cells[name] for name in new.co_freevars))
+    inlined.__kwdefaults__ = {**(function.__kwdefaults__ or {}),
+                              _NEXT: inner, _PASSED: _passed_through}
+    inlined.__qualname__, inlined.__module__ = function.__qualname__, function.__module__
+    inlined.__doc__ = function.__doc__
+    if bound:
+        return types.MethodType(inlined, wrapper.__self__)  # type: ignore[attr-defined]
+    return inlined
+
+
+def _passed_through(stop: StopIteration, inner: Any) -> bool:
+    """Whether ``stop`` came out of ``inner`` (its frame is in the traceback). A generator
+    wrapper turns a StopIteration leaving it into RuntimeError (PEP 479); pluggy passes one
+    that was thrown into it on unchanged, so only the wrapper's own becomes RuntimeError."""
+    code = getattr(inner, "__func__", inner).__code__
+    trace = stop.__traceback__
+    while trace is not None:
+        if trace.tb_frame.f_code is code:
+            return True
+        trace = trace.tb_next
+    return False
+
+
+def _definition(function: types.FunctionType) -> tuple[ast.Module, ast.FunctionDef]:
+    """The source of ``function``'s module, parsed, and the ``def`` statement in it whose
+    code ``function`` runs (found by name and first line)."""
+    code = function.__code__
+    lines = linecache.getlines(code.co_filename, function.__globals__)
+    try:
+        module = ast.parse("".join(lines), code.co_filename)
+    except (SyntaxError, ValueError) as exc:
+        raise NotInlined(f"no source to parse: {exc}") from None
+    for node in ast.walk(module):
+        if isinstance(node, ast.FunctionDef) and node.name == code.co_name and min(
+                (node.lineno, *(d.lineno for d in node.decorator_list))) == code.co_firstlineno:
+            return module, node
+    raise NotInlined(f"no source: no def {code.co_name} at line {code.co_firstlineno} of "
+                     f"{code.co_filename}")
+
+
+def _contains(statement: ast.AST, node: ast.AST) -> bool:
+    return any(inside is node for inside in ast.walk(statement))
+
+
+def _check_the_yield(definition: ast.FunctionDef) -> None:
+    """That ``definition`` has one bare ``yield`` which runs unless an exception is raised
+    before it: the value of an expression statement, a ``return`` or an assignment to a name,
+    reached through ``try`` bodies and at most one single-item ``with`` at the top, first in
+    each (a statement before it there could raise an exception that is swallowed), with no
+    ``return`` before it. :class:`NotInlined` says which line breaks the rule."""
+    suspends = [node for node in ast.walk(definition)
+                if isinstance(node, (ast.Yield, ast.YieldFrom, ast.Await))]
+    if len(suspends) != 1 or not isinstance(suspends[0], ast.Yield):
+        raise NotInlined(f"it has {len(suspends)} yield or await expressions, not one yield")
+    the_yield = suspends[0]
+    if the_yield.value is not None:
+        raise NotInlined(f"line {the_yield.lineno}: it yields a value")
+    statements, top = definition.body, True
+    while True:
+        position = next((index for index, statement in enumerate(statements)
+                         if _contains(statement, the_yield)), None)
+        if position is None:
+            raise NotInlined(f"line {the_yield.lineno}: the yield is not in a statement body")
+        for before in statements[:position]:
+            if top and any(isinstance(node, ast.Return) for node in ast.walk(before)):
+                raise NotInlined(f"line {before.lineno}: it may return before the yield")
+            if not top:
+                raise NotInlined(f"line {before.lineno}: a statement before the yield in a try "
+                                 "or with body (its exception may be swallowed, the yield "
+                                 "skipped)")
+        statement = statements[position]
+        if isinstance(statement, (ast.Expr, ast.Return, ast.Assign, ast.AnnAssign)):
+            targets = getattr(statement, "targets", None) or [getattr(statement, "target", None)]
+            if statement.value is not the_yield or not all(
+                    target is None or isinstance(target, ast.Name) for target in targets):
+                raise NotInlined(f"line {statement.lineno}: the yield is inside an expression")
+            return
+        if not (isinstance(statement, ast.Try) or (
+                isinstance(statement, ast.With) and top and len(statement.items) == 1)) or not any(
+                _contains(inside, the_yield) for inside in statement.body):
+            raise NotInlined(f"line {statement.lineno}: the yield is inside a "
+                             f"{type(statement).__name__} statement where it may be skipped")
+        statements, top = statement.body, False
+
+
+def _rebinds(definition: ast.FunctionDef, name: str) -> bool:
+    """Whether anything in ``definition`` may bind ``name`` again or delete it (a nested
+    scope's own ``name`` counts too: telling scopes apart is not worth it here)."""
+    parameters = {id(arg) for arg in (*definition.args.posonlyargs, *definition.args.args)}
+    for node in ast.walk(definition):
+        if isinstance(node, ast.Name):
+            bound = node.id if not isinstance(node.ctx, ast.Load) else None
+        elif isinstance(node, ast.arg):
+            bound = node.arg if id(node) not in parameters else None
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            bound = name if name in node.names else None
+        elif isinstance(node, ast.alias):
+            bound = (node.asname or node.name).partition(".")[0]
+        elif node is not definition:  # def, class, except ... as, match captures
+            bound = getattr(node, "name", None) or getattr(node, "rest", None)
+        else:
+            bound = None
+        if bound == name:
+            return True
+    return False
+
+
+def _compiled(module: ast.Module, code: types.CodeType) -> types.CodeType:
+    """The code object of the function like ``code`` (by name and first line) that ``module``
+    compiles to."""
+    found = [compile(module, code.co_filename, "exec", dont_inherit=True)]
+    for constant in found:  # breadth first through every nested function and class body
+        if (constant.co_name, constant.co_firstlineno) == (code.co_name, code.co_firstlineno) \
+                and constant is not found[0]:
+            return constant
+        found += [const for const in constant.co_consts if isinstance(const, types.CodeType)]
+    raise NotInlined("its def statement did not compile")  # pragma: no cover - found above
+
+
+def _same_code(ours: types.CodeType, theirs: types.CodeType) -> bool:
+    """Whether two code objects do the same: bytecode, names, constants (nested code alike),
+    arguments and flags; line numbers may differ."""
+    for attribute in ("co_code", "co_flags", "co_names", "co_varnames", "co_freevars",
+                      "co_cellvars", "co_argcount", "co_posonlyargcount", "co_kwonlyargcount",
+                      "co_exceptiontable"):
+        if getattr(ours, attribute, None) != getattr(theirs, attribute, None):
+            return False
+    mine, yours = ours.co_consts, theirs.co_consts
+    return len(mine) == len(yours) and all(
+        _same_code(a, b) if isinstance(a, types.CodeType) and isinstance(b, types.CodeType)
+        else type(a) is type(b) and a == b for a, b in zip(mine, yours))

@@ -134,7 +134,7 @@ def test_plugins_add_fields_to_the_event_schema(registry: hookline.Registry) -> 
 
 # -- the compiled plan behaves like pluggy's caller ------------------------------------------
 
-_KINDS = ("record", "return_none", "raise_error", "reject")
+_KINDS = ("record", "return_none", "raise_error", "reject", "stop")
 
 
 def _plugin(index: int, kind: str, tryfirst: bool, trylast: bool, trace: list[str]) -> Any:
@@ -147,26 +147,48 @@ def _plugin(index: int, kind: str, tryfirst: bool, trylast: bool, trace: list[st
             raise ValueError(name)
         if kind == "reject":
             raise hookline.Reject(name)
+        if kind == "stop":  # passes through the wrappers as it is, though they are generators
+            raise StopIteration(name)
 
     return types.SimpleNamespace(hookline_validate=hookline_validate)
 
 
-def _wrapper(index: int, swallow: bool, trace: list[str]) -> Any:
+_WRAPPER = """
+def hookline_validate(event):
+    trace.append(f"{name}>")
+    try:
+        return (yield)
+    except ValueError:
+        trace.append(f"{name}!")
+        if swallow:
+            return None
+        raise
+    finally:
+        trace.append(f"<{name}")
+"""
+
+
+def _wrapper(index: int, swallow: bool, inlined: bool, trace: list[str]) -> Any:
+    """A wrapper that hookline rewrites into a plain function (``inlined``: its source is in
+    a file) or drives as a generator (compiled from a string: no source to rewrite)."""
     name = f"w{index}"
-
-    @hookimpl(wrapper=True)
-    def hookline_validate(event: Any) -> Any:
-        trace.append(f"{name}>")
-        try:
-            return (yield)
-        except ValueError:
-            trace.append(f"{name}!")
-            if swallow:
-                return None
-            raise
-        finally:
-            trace.append(f"<{name}")
-
+    if inlined:
+        @hookimpl(wrapper=True)
+        def hookline_validate(event: Any) -> Any:
+            trace.append(f"{name}>")
+            try:
+                return (yield)
+            except ValueError:
+                trace.append(f"{name}!")
+                if swallow:
+                    return None
+                raise
+            finally:
+                trace.append(f"<{name}")
+    else:
+        scope = {"trace": trace, "name": name, "swallow": swallow}
+        exec(compile(_WRAPPER, "<no source>", "exec"), scope)
+        hookline_validate = hookimpl(wrapper=True)(scope["hookline_validate"])
     return types.SimpleNamespace(hookline_validate=hookline_validate)
 
 
@@ -174,14 +196,15 @@ def _wrapper(index: int, swallow: bool, trace: list[str]) -> Any:
 @given(
     impls=st.lists(st.tuples(st.sampled_from(_KINDS), st.booleans(), st.booleans()),
                    max_size=6),
-    wrappers=st.lists(st.booleans(), max_size=2),
+    wrappers=st.lists(st.tuples(st.booleans(), st.booleans()), max_size=3),
 )
 def test_compiled_phase_calls_like_pluggy(
-    impls: list[tuple[str, bool, bool]], wrappers: list[bool]
+    impls: list[tuple[str, bool, bool]], wrappers: list[tuple[bool, bool]]
 ) -> None:
     trace: list[str] = []
     objects = [(f"p{i}", _plugin(i, *spec, trace)) for i, spec in enumerate(impls)]
-    objects += [(f"w{i}", _wrapper(i, swallow, trace)) for i, swallow in enumerate(wrappers)]
+    objects += [(f"w{i}", _wrapper(i, swallow, inlined, trace))
+                for i, (swallow, inlined) in enumerate(wrappers)]
     with hookline.Registry().activate():
         pipeline = hookline.Pipeline.from_plugins(objects)
     event = pipeline.make_event(_event())
@@ -192,7 +215,7 @@ def test_compiled_phase_calls_like_pluggy(
             call()
         except hookline.StageFailed as exc:  # hookline names the stage; pluggy does not
             return list(trace), f"{type(exc.error).__name__}:{exc.error}"
-        except (ValueError, hookline.Reject) as exc:
+        except (ValueError, StopIteration, hookline.Reject) as exc:
             return list(trace), f"{type(exc).__name__}:{exc}"
         return list(trace), "ok"
 
