@@ -592,7 +592,12 @@ def timeout(seconds: float) -> Behavior:
 
 #: A latency of ``n`` ns lands in bin ``(n - 1).bit_length()``, which holds the latencies in
 #: ``(2**(i-1), 2**i]`` ns: fixed log-spaced buckets (powers of two) found with one int method.
+#: A bin is one int, ``calls << _SHIFT | ns``: a call adds ``n + _CALL`` to it, one update
+#: instead of two (the sum of a bin's latencies stays below 2**64 ns, 584 years).
 _BINS = 64
+_SHIFT = 64
+_CALL = 1 << _SHIFT
+_NS = _CALL - 1
 _FIRST_BOUND = 7  # 2**7 ns = 128 ns, the first bound exported
 
 #: The upper bounds of the exported histogram buckets, in seconds: 128 ns, 256 ns, ... 17 s.
@@ -600,21 +605,29 @@ BUCKETS: tuple[float, ...] = tuple(2**i / 1e9 for i in range(_FIRST_BOUND, 35))
 
 
 class _Series:
-    """The figures of one name: calls per bin (see ``_BINS``), the sum of latencies in ns,
-    the errors. Lists, so that wrappers update them in place."""
+    """The figures of one name: per bin (see ``_BINS``) its calls and the sum of their
+    latencies in ns, packed in one int; the errors. Lists, so that wrappers update them in
+    place."""
 
-    __slots__ = ("bins", "errors", "name", "total")
+    __slots__ = ("bins", "errors", "name")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.bins = [0] * _BINS
-        self.total = [0]
         self.errors = [0]
+
+    def counts(self) -> list[int]:
+        """The calls in each bin."""
+        return [packed >> _SHIFT for packed in list(self.bins)]
+
+    def total_ns(self) -> int:
+        """The sum of all calls' latencies, in ns."""
+        return sum(packed & _NS for packed in list(self.bins))
 
     def quantile(self, q: float) -> float:
         """In seconds, estimated by linear interpolation within a bin (like Prometheus'
         ``histogram_quantile``); 0.0 before any call."""
-        bins = list(self.bins)
+        bins = self.counts()
         rank, seen = q * sum(bins), 0
         if not rank:
             return 0.0
@@ -669,13 +682,13 @@ class Metrics:
         """
         figures = {}
         for series in self._all():
-            calls = sum(series.bins)
+            calls = sum(series.counts())
             figures[series.name] = {
                 "calls": calls,
                 "errors": series.errors[0],
                 "p50_us": series.quantile(0.5) * 1e6,
                 "p99_us": series.quantile(0.99) * 1e6,
-                "mean_us": series.total[0] / calls / 1e3 if calls else 0.0,
+                "mean_us": series.total_ns() / calls / 1e3 if calls else 0.0,
             }
         return figures
 
@@ -688,7 +701,7 @@ class Metrics:
         """
         if not re.fullmatch(r"[a-zA-Z_:][a-zA-Z0-9_:]*", prefix):
             raise ValueError(f"prefix={prefix!r} is not a Prometheus metric name")
-        everything = [(series, _label(series.name), list(series.bins))
+        everything = [(series, _label(series.name), series.counts())
                       for series in self._all()]
         calls, errors, latency = (f"{prefix}_calls_total", f"{prefix}_errors_total",
                                   f"{prefix}_latency_seconds")
@@ -709,7 +722,7 @@ class Metrics:
                 cumulative += bins[index]
                 lines.append(f'{latency}_bucket{{stage="{label}",le="{bound!r}"}} {cumulative}')
             lines.append(f'{latency}_bucket{{stage="{label}",le="+Inf"}} {sum(bins)}')
-            lines.append(f'{latency}_sum{{stage="{label}"}} {series.total[0] / 1e9!r}')
+            lines.append(f'{latency}_sum{{stage="{label}"}} {series.total_ns() / 1e9!r}')
             lines.append(f'{latency}_count{{stage="{label}"}} {sum(bins)}')
         return "\n".join(lines) + "\n"
 
@@ -717,26 +730,24 @@ class Metrics:
         """Add ``other``'s figures to these (every histogram has the same buckets)."""
         for theirs in other._all():
             mine = self._get(theirs.name)
-            for index, count in enumerate(theirs.bins):
-                mine.bins[index] += count
-            mine.total[0] += theirs.total[0]
+            for index, packed in enumerate(list(theirs.bins)):
+                mine.bins[index] += packed
             mine.errors[0] += theirs.errors[0]
 
     def reset(self) -> None:
         """Set every figure to zero (wrappers already made go on recording into them)."""
         for series in self._all():
             series.bins[:] = [0] * _BINS
-            series.total[0], series.errors[0] = 0, 0
+            series.errors[0] = 0
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"series": [(s.name, list(s.bins), s.total[0], s.errors[0])
-                           for s in self._all()]}
+        return {"series": [(s.name, list(s.bins), s.errors[0]) for s in self._all()]}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._series, self._lock = {}, threading.Lock()
-        for name, bins, total, errors in state["series"]:
+        for name, bins, errors in state["series"]:
             series = self._get(name)
-            series.bins[:], series.total[0], series.errors[0] = bins, total, errors
+            series.bins[:], series.errors[0] = bins, errors
 
     def __repr__(self) -> str:
         return f"<hookline Metrics: {len(self._series)} series>"
@@ -759,8 +770,7 @@ class _Timed(Behavior):
         raise
     finally:
         _elapsed = _clock() - _start
-        _bins[(_elapsed - 1).bit_length()] += 1
-        _total[0] += _elapsed
+        _bins[(_elapsed - 1).bit_length()] += _elapsed + _CALL
 """
 
     def __init__(self, options: dict[str, Any]) -> None:
@@ -772,7 +782,7 @@ class _Timed(Behavior):
                    is_async: bool) -> dict[str, Any]:
         where = self._metrics if self._metrics is not None else metrics
         series = (where if where is not None else DEFAULT_METRICS)._get(self._name or stage)
-        return {"_clock": time.perf_counter_ns, "_bins": series.bins, "_total": series.total,
+        return {"_clock": time.perf_counter_ns, "_bins": series.bins, "_CALL": _CALL,
                 "_errors": series.errors}
 
 
@@ -781,8 +791,9 @@ def timed(name: str | None = None, metrics: Metrics | None = None) -> Behavior:
 
     Recorded under ``name`` (default: the stage name given to :func:`inject`, else the
     function's ``module.Qualname``) into ``metrics``, else the :class:`Metrics` given to
-    :func:`inject`, else :data:`DEFAULT_METRICS`. Per call: two clock reads, two additions
-    (buckets are powers of two of nanoseconds, found by ``int.bit_length``).
+    :func:`inject`, else :data:`DEFAULT_METRICS`. Per call: two clock reads and one addition
+    to the call's bucket, which holds its calls and their total time in one int (buckets are
+    powers of two of nanoseconds, found by ``int.bit_length``).
     """
     if metrics is not None and not isinstance(metrics, Metrics):
         raise _invalid("timed", "metrics", metrics, "must be a hookline.behaviors.Metrics")
