@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import hookline
-from hookline import fields, hookimpl
+from hookline import _codegen, fields, hookimpl
 
 
 def _event(**overrides: Any) -> dict[str, Any]:
@@ -153,43 +153,36 @@ def _plugin(index: int, kind: str, tryfirst: bool, trylast: bool, trace: list[st
     return types.SimpleNamespace(hookline_validate=hookline_validate)
 
 
-_WRAPPER = """
-def hookline_validate(event):
-    trace.append(f"{name}>")
-    try:
-        return (yield)
-    except ValueError:
-        trace.append(f"{name}!")
-        if swallow:
-            return None
-        raise
-    finally:
-        trace.append(f"<{name}")
-"""
-
-
 def _wrapper(index: int, swallow: bool, inlined: bool, trace: list[str]) -> Any:
-    """A wrapper that hookline rewrites into a plain function (``inlined``: its source is in
-    a file) or drives as a generator (compiled from a string: no source to rewrite)."""
+    """A wrapper that hookline rewrites into a plain function (``inlined``) or drives as a
+    generator (the same code, moved to a file that does not exist: no source to rewrite)."""
     name = f"w{index}"
-    if inlined:
-        @hookimpl(wrapper=True)
-        def hookline_validate(event: Any) -> Any:
-            trace.append(f"{name}>")
-            try:
-                return (yield)
-            except ValueError:
-                trace.append(f"{name}!")
-                if swallow:
-                    return None
-                raise
-            finally:
-                trace.append(f"<{name}")
-    else:
-        scope = {"trace": trace, "name": name, "swallow": swallow}
-        exec(compile(_WRAPPER, "<no source>", "exec"), scope)
-        hookline_validate = hookimpl(wrapper=True)(scope["hookline_validate"])
+
+    def hookline_validate(event: Any) -> Any:
+        trace.append(f"{name}>")
+        try:
+            return (yield)
+        except ValueError:
+            trace.append(f"{name}!")
+            if swallow:
+                return None
+            raise
+        finally:
+            trace.append(f"<{name}")
+
+    if not inlined:
+        hookline_validate = types.FunctionType(
+            hookline_validate.__code__.replace(co_filename="<no source>"),
+            hookline_validate.__globals__, closure=hookline_validate.__closure__)
+    hookimpl(wrapper=True)(hookline_validate)
     return types.SimpleNamespace(hookline_validate=hookline_validate)
+
+
+def test_the_property_below_runs_inlined_and_driven_wrappers() -> None:
+    inlined = _wrapper(0, False, True, []).hookline_validate
+    _codegen.inline_wrapper(inlined, lambda event: event)
+    with pytest.raises(_codegen.NotInlined, match="no source"):
+        _codegen.inline_wrapper(_wrapper(0, False, False, []).hookline_validate, lambda e: e)
 
 
 @settings(max_examples=300, deadline=None)
