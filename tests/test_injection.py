@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -30,6 +31,12 @@ class Sleepy(hookline.Stage, phase="enrich", name="sleepy"):
     def process(self, event: hookline.Event) -> None:
         if event.kind == "slow":
             time.sleep(2)
+
+
+class AsyncSleepy(hookline.Stage, phase="enrich", name="async_sleepy"):
+    async def process(self, event: hookline.Event) -> None:
+        if event.kind == "slow":
+            await asyncio.sleep(2)
 
 
 def _event(event_id: str = "e1", kind: str = "click") -> dict[str, object]:
@@ -75,15 +82,20 @@ def test_code_injection_and_a_bad_spec_in_config() -> None:
         Config.from_mapping({"behaviors": {"team.*": ["retyr(attempts=3)"]}})
 
 
-def test_a_timed_out_stage_is_dead_lettered_with_reason_timeout(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("stage", "name"), [(Sleepy, "team.sleepy"),
+                                            (AsyncSleepy, "team.async_sleepy")],
+                         ids=["sync", "async"])
+def test_a_timed_out_stage_is_dead_lettered_with_reason_timeout(
+    tmp_path: Path, stage: type[hookline.Stage], name: str,
+) -> None:
     source = tmp_path / "in.jsonl"
     source.write_text("\n".join(json.dumps(_event(f"e{i}", "slow" if i == 3 else "click"))
                                 for i in range(6)) + "\n")
-    pipeline = hookline.Pipeline.from_plugins([("team", Sleepy)])
-    pipeline.inject("team.sleepy", timeout(0.05))
+    pipeline = hookline.Pipeline.from_plugins([("team", stage)])
+    pipeline.inject(name, timeout(0.05))
     started = time.monotonic()
     report = hookline.run([str(source)], db=str(tmp_path / "o.db"), pipeline=pipeline)
     assert time.monotonic() - started < 1.5, "the run must not wait for the sleeper"
     assert (report.accepted, report.dead_lettered) == (5, 1)
     [reason] = report.reasons
-    assert reason.startswith("timeout after 0.05 s in team.sleepy")
+    assert reason.startswith(f"timeout after 0.05 s in {name}")
