@@ -817,9 +817,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     plugins = load_entry_points(installed(), load_config(getattr(args, "config", None)))
     results = [(record, _violations(record)) for record in plugins.records]
     bad = [(r, found) for r, found in results if found or r.status == FAILED]
+    notes = _driven_wrappers(plugins)
     if getattr(args, "format", "text") == "json":
         print(json.dumps([{**_identity(r), "status": _status(r, found), "error": r.error,
-                           "violations": [v.as_dict() for v in found]}
+                           "violations": [v.as_dict() for v in found],
+                           "notes": notes.get(r.name, [])}
                           for r, found in results], indent=2))
         return 1 if bad else 0
     if not results:
@@ -833,6 +835,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"    {violation.format(origin)}")
         if record.status == FAILED and not found:
             print(f"    error: {record.error}")
+        for note in notes.get(record.name, []):
+            print(f"    note: {note}")
     checked = sum(1 for r, _ in results if r.status in (LOADED, FAILED))
     if bad:
         count = sum(len(found) for _, found in bad)
@@ -843,6 +847,33 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 1
     print(f"hookline check: all {checked} selected plugin(s) satisfy the stage contract")
     return 0
+
+
+def _driven_wrappers(plugins: Any) -> dict[str, list[str]]:
+    """By plugin, a note for each phase wrapper that runs as a generator instead of being
+    inlined (see 'Phase wrappers' in the hook reference): not wrong, only slower per event."""
+    from . import _codegen
+    from .hookspecs import PHASES, phase_hook
+
+    notes: dict[str, list[str]] = {}
+    for phase in PHASES:
+        for impl in plugins.impls(phase_hook(phase)):
+            if not impl.wrapper:
+                continue
+            try:
+                _codegen.inline_wrapper(impl.function, _same)
+            except _codegen.NotInlined as reason:
+                code = getattr(getattr(impl.function, "__func__", impl.function), "__code__",
+                               None)
+                where = f" ({code.co_filename}:{code.co_firstlineno})" if code else ""
+                notes.setdefault(impl.plugin_name.partition(".")[0], []).append(
+                    f"{phase_hook(phase)} wrapper{where} runs as a generator for every event, "
+                    f"not inlined: {reason}")
+    return notes
+
+
+def _same(event: Any) -> Any:
+    return event
 
 
 def _status(record: PluginRecord, found: list[Violation]) -> str:
