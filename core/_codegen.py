@@ -6,7 +6,9 @@ Three things are compiled here, once per class, plugin set or wrapped stage, nev
   (:func:`compile_schema`), and
 * a phase's call plan, a flat function calling each implementation in order
   (:func:`compile_phase`), and the same inside the phase's ``wrapper=True`` generators
-  (:func:`compile_wrapped`), and
+  (:func:`compile_wrapped`): each rewritten from its source into a plain function where that
+  provably behaves the same (:func:`inline_wrapper`), else driven (:func:`compile_driven`),
+  and
 * a behaviour's wrapper with the wrapped function's own parameter list
   (:func:`compile_wrapper`).
 
