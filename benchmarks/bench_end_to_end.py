@@ -35,6 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import check, finish, note, parse_args
 
+from hookline.scaffold import write_installed
+
 HANDWRITTEN = r'''
 import json, re, sqlite3, sys, time
 from hookline_ranking import relevance
@@ -260,13 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{events:,} events {large / 1024:.1f} MiB")
             check("peak RSS, large / small input", large / small, "<=", 1.10)
 
-        site = work / "site"
-        (site / "burn_plugin").mkdir(parents=True)
-        (site / "burn_plugin" / "__init__.py").write_text(textwrap.dedent(BURN_PLUGIN))
-        info = site / "burn_plugin-1.0.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: burn-plugin\nVersion: 1.0\n")
-        (info / "entry_points.txt").write_text("[hookline.plugins]\nburn = burn_plugin\n")
+        site = write_installed(work / "site", "burn", textwrap.dedent(BURN_PLUGIN))
         burn_env = {**env, "PYTHONPATH": str(site), "HOOKLINE_PLUGINS": "burn"}
         times = _rounds({
             "inline": _hookline("in.jsonl", "--db", "out.db"),

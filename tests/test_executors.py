@@ -15,6 +15,7 @@ from hookline.behaviors import DEFAULT_METRICS
 from hookline.config import Config
 from hookline.executors.process import ExecutorError, _worker, partition_of
 from hookline.generate import write_jsonl
+from hookline.scaffold import write_installed
 from hookline.testing import database_content
 
 PLUGIN = '''
@@ -75,13 +76,7 @@ def hookline_aggregations():
 @pytest.fixture
 def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A plugin distribution on sys.path, found through its entry point, in every process."""
-    site = tmp_path / "site"
-    (site / "velocity_plugin").mkdir(parents=True)
-    (site / "velocity_plugin" / "__init__.py").write_text(textwrap.dedent(PLUGIN))
-    info = site / "velocity_plugin-2.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: velocity-plugin\nVersion: 2.0\n")
-    (info / "entry_points.txt").write_text("[hookline.plugins]\nvelocity = velocity_plugin\n")
+    site = write_installed(tmp_path / "site", "velocity", textwrap.dedent(PLUGIN), version="2.0")
     monkeypatch.syspath_prepend(str(site))
     # this test's copy of the plugin, not one another test imported (tracebacks name the file)
     monkeypatch.delitem(sys.modules, "velocity_plugin", raising=False)

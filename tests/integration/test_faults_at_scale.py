@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from hookline.generate import write_jsonl
+from hookline.scaffold import write_installed
 
 PLUGIN = '''
 import time
@@ -56,13 +57,7 @@ EVENTS = 100_000
 
 
 def test_invalid_raising_and_timed_out_events_all_end_exactly_once(tmp_path: Path) -> None:
-    site = tmp_path / "site"
-    (site / "faulty_plugin").mkdir(parents=True)
-    (site / "faulty_plugin" / "__init__.py").write_text(textwrap.dedent(PLUGIN))
-    info = site / "faulty_plugin-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: faulty-plugin\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[hookline.plugins]\nfaulty = faulty_plugin\n")
+    site = write_installed(tmp_path / "site", "faulty", textwrap.dedent(PLUGIN))
     (tmp_path / "hookline.toml").write_text('[behaviors]\n"faulty.slow" = ["timeout(0.05)"]\n')
     source = tmp_path / "events.jsonl"
     stats = write_jsonl(source, EVENTS, invalid_rate=0.05, seed=11)
