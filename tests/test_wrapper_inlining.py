@@ -11,12 +11,15 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import linecache
+import tempfile
 import traceback
 import types
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
 import hookline
 from hookline import _codegen, hookimpl
@@ -300,3 +303,70 @@ def test_tracebacks_through_an_inlined_wrapper_point_into_its_file(
 def test_hookline_monitorings_timing_wrapper_is_inlined() -> None:
     monitoring = pytest.importorskip("hookline_monitoring._hooks")
     _codegen.inline_wrapper(monitoring.hookline_validate, lambda event: event)
+
+
+# -- random wrappers: whichever way hookline runs one, it behaves like pluggy's caller ---------
+
+_PRE = {"trace": "trace.append('pre')",
+        "return": "if event.kind == 'skip':\n    return 'early'",
+        "raise": "trace.append(1 / (event.kind != 'boom'))"}  # ZeroDivisionError on 'boom'
+_BOOM_ITEM = "contextlib.nullcontext(1 / (event.kind != 'boom'))"  # raises as it is entered
+_BLOCKS: dict[str, tuple[str, ...]] = {
+    "none": (), "try": ("try:",), "suppress": ("with contextlib.suppress(ZeroDivisionError):",),
+    "stack": ("with contextlib.ExitStack():",), "try-with": ("try:", f"with {_BOOM_ITEM}:"),
+    "with-try": (f"with {_BOOM_ITEM}:", "try:")}
+_YIELDS = ("return (yield)", "result = yield\nreturn result", "yield",
+           "return ('wrapped', (yield))")
+_HANDLERS = {"value": "except ValueError:\n    trace.append('swallowed')\n    return 'swallowed'",
+             "zero": "except ZeroDivisionError:\n    return 'caught'",
+             "stop": "except StopIteration:\n    return 'stop caught'",
+             "any": "except BaseException as exc:\n    trace.append(type(exc).__name__)\n    raise",
+             "finally": "finally:\n    trace.append('finally')"}
+
+
+def _indented(text: str, depth: int) -> list[str]:
+    return ["    " * depth + line for line in text.splitlines()]
+
+
+@st.composite
+def _wrapper_sources(draw: st.DrawFn) -> str:
+    lines = ["import contextlib", "", "trace = []", "", "", "def wrapper(event):"]
+    for pre in draw(st.lists(st.sampled_from(sorted(_PRE)), max_size=2)):
+        lines += _indented(_PRE[pre], 1)
+    block = _BLOCKS[draw(st.sampled_from(sorted(_BLOCKS)))]
+    depth = 1
+    for header in block:
+        lines += _indented(header, depth)
+        depth += 1
+    inside = draw(st.sampled_from([None, "trace", "raise"]))
+    if inside is not None:
+        lines += _indented(_PRE[inside], depth)
+    lines += _indented(draw(st.sampled_from(_YIELDS)), depth)
+    if "try:" in block:
+        handlers = draw(st.lists(st.sampled_from(sorted(_HANDLERS)), min_size=1, max_size=3,
+                                 unique=True))
+        handlers.sort(key=lambda name: name == "finally")  # finally comes last
+        for handler in handlers:
+            lines += _indented(_HANDLERS[handler], 1 + block.index("try:"))
+    if draw(st.booleans()):
+        lines += _indented("return 'after'", 1)
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=500, deadline=None)
+@given(source=_wrapper_sources())
+def test_any_wrapper_behaves_like_pluggys_caller_inlined_or_driven(source: str) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="hookline-wrapper-"))
+    path = folder / "random_wrapper.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(f"random_wrapper_{folder.name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        _codegen.inline_wrapper(module.wrapper, lambda event: event)
+    except _codegen.NotInlined:
+        event("driven as a generator")
+    else:
+        event("inlined")
+    _same_as_pluggy(_pipeline(module.wrapper), module.trace)
