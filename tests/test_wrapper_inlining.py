@@ -305,6 +305,17 @@ def test_hookline_monitorings_timing_wrapper_is_inlined() -> None:
     _codegen.inline_wrapper(monitoring.hookline_validate, lambda event: event)
 
 
+def test_the_hook_references_example_wrapper_is_inlined() -> None:
+    """docs/hooks.md says a wrapper like its example is rewritten into a plain call."""
+    path = Path(__file__).parent / "doc_examples" / "hooks" / "wrapper.py"
+    spec = importlib.util.spec_from_file_location("hooks_wrapper_example", path)
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    inlined = _codegen.inline_wrapper(example.timer.hookline_validate, lambda event: event)
+    assert inlined(example) is example and example.timer.outcomes["passed"] == 1
+
+
 # -- random wrappers: whichever way hookline runs one, it behaves like pluggy's caller ---------
 
 _PRE = {"trace": "trace.append('pre')",
