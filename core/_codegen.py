@@ -603,8 +603,40 @@ def inline_wrapper(wrapper: Callable[[Any], Any],
     if not isinstance(function, types.FunctionType) or not inspect.isgeneratorfunction(function):
         raise NotInlined("not a generator function")
     code = function.__code__
+    bound = isinstance(wrapper, types.MethodType)  # then the event is the second parameter
+    key = (code.co_filename, code, bound)  # code objects compare by content, not by file
+    rewritten = _REWRITTEN.get(key)
+    if rewritten is None:
+        try:
+            rewritten = _rewritten(function, bound)
+        except NotInlined as reason:
+            rewritten = str(reason)
+        _REWRITTEN[key] = rewritten
+    if isinstance(rewritten, str):
+        raise NotInlined(rewritten)
+    cells = dict(zip(code.co_freevars, function.__closure__ or ()))
+    inlined = types.FunctionType(rewritten, function.__globals__, function.__name__,
+                                 function.__defaults__,
+                                 tuple(cells[name] for name in rewritten.co_freevars))
+    inlined.__kwdefaults__ = {**(function.__kwdefaults__ or {}),
+                              _NEXT: inner, _PASSED: _passed_through}
+    inlined.__qualname__, inlined.__module__ = function.__qualname__, function.__module__
+    inlined.__doc__ = function.__doc__
+    if bound:
+        return types.MethodType(inlined, wrapper.__self__)  # type: ignore[attr-defined]
+    return inlined
+
+
+#: The rewritten code of each wrapper's code seen so far, or why it was not rewritten: the
+#: pipelines of one process (rebuilt after a quarantine, a worker's) rewrite a wrapper once.
+_REWRITTEN: dict[tuple[str, types.CodeType, bool], types.CodeType | str] = {}
+
+
+def _rewritten(function: types.FunctionType, bound: bool) -> types.CodeType:
+    """The code of :func:`inline_wrapper`'s rewrite of ``function`` (called as a method when
+    ``bound``), or :class:`NotInlined`."""
+    code = function.__code__
     module, definition = _definition(function)
-    bound = 1 if isinstance(wrapper, types.MethodType) else 0
     positional = [*definition.args.posonlyargs, *definition.args.args]
     if len(positional) <= bound:
         raise NotInlined("it takes no event parameter")
@@ -635,18 +667,7 @@ def inline_wrapper(wrapper: Callable[[Any], Any],
         definition.args.kwonlyargs.append(ast.arg(name))
         definition.args.kw_defaults.append(ast.Constant(None))
     ast.fix_missing_locations(definition)
-    new = _compiled(module, code)
-    cells = dict(zip(code.co_freevars, function.__closure__ or ()))
-    inlined = types.FunctionType(new, function.__globals__, function.__name__,
-                                 function.__defaults__,
-                                 tuple(cells[name] for name in new.co_freevars))
-    inlined.__kwdefaults__ = {**(function.__kwdefaults__ or {}),
-                              _NEXT: inner, _PASSED: _passed_through}
-    inlined.__qualname__, inlined.__module__ = function.__qualname__, function.__module__
-    inlined.__doc__ = function.__doc__
-    if bound:
-        return types.MethodType(inlined, wrapper.__self__)  # type: ignore[attr-defined]
-    return inlined
+    return _compiled(module, code)
 
 
 def _passed_through(stop: StopIteration, inner: Any) -> bool:

@@ -125,6 +125,14 @@ def in_loop(event):
         return (yield)
 
 
+def tagging(tag):
+    def wrapper(event):
+        trace.append(tag)
+        return (yield)
+
+    return wrapper
+
+
 class Counting:
     def __init__(self):
         self.__calls = 0  # a private name: compiled as _Counting__calls in the class
@@ -270,6 +278,19 @@ def test_a_method_is_inlined_bound_to_its_object_and_compiled_in_its_class(
     assert inlined.__self__ is counting
     _same_as_pluggy(_pipeline(counting), wrappers.trace)
     assert counting._Counting__calls == 2 * len(OUTCOMES)  # ours and pluggy's, per outcome
+
+
+def test_a_wrapper_is_rewritten_once_and_each_closure_keeps_its_own_cells(
+    wrappers: types.ModuleType,
+) -> None:
+    first = _codegen.inline_wrapper(wrappers.tagging("first"), lambda event: "in")
+    second = _codegen.inline_wrapper(wrappers.tagging("second"), lambda event: "in")
+    assert first.__code__ is second.__code__  # the rewrite was made once for the code
+    assert (first(None), second(None)) == ("in", "in")
+    assert wrappers.trace == ["first", "second"]
+    for _ in range(2):  # a reason is given again, not kept from a first failure
+        with pytest.raises(_codegen.NotInlined, match="2 yield or await expressions"):
+            _codegen.inline_wrapper(wrappers.twice, lambda event: event)
 
 
 def test_an_edited_source_file_is_not_trusted(wrappers: types.ModuleType) -> None:
