@@ -14,6 +14,7 @@ commits it; the database ends up exactly as an inline run's.
 from __future__ import annotations
 
 import heapq
+import itertools
 import marshal
 import multiprocessing
 import os
@@ -189,7 +190,9 @@ class ProcessExecutor(Executor):
                 ) -> Iterator[tuple[int, int, BatchResult]]:
         if source.is_stdin:
             raise ExecutorError("the process executor reads files; use inline for stdin")
-        out = self.context.Queue(maxsize=4 * self.count)
+        # A queue per worker, read in turn: no worker gets more than a few batches ahead of
+        # the commits, and the parent never holds more than one batch of each.
+        outs = [self.context.Queue(maxsize=4) for _ in range(self.count)]
         spec = {
             "config": self.config.as_dict(),
             "versions": {r.name: r.version for r in self.pipeline.plugins.loaded()},
@@ -198,45 +201,61 @@ class ProcessExecutor(Executor):
         }
         self.commands = [self.context.SimpleQueue() for _ in range(self.count)]
         self.processes = [self.context.Process(target=_worker,
-                                               args=(i, self.count, spec, out, self.commands[i]),
+                                               args=(i, self.count, spec, outs[i],
+                                                     self.commands[i]),
                                                daemon=True, name=f"hookline-worker-{i}")
                           for i in range(self.count)]
         for process in self.processes:
             process.start()
-        yield from self._merged(out)
+        yield from self._merged(outs)
         self.close()
 
-    def _merged(self, out: Any) -> Iterator[tuple[int, int, BatchResult]]:
+    def _merged(self, outs: list[Any]) -> Iterator[tuple[int, int, BatchResult]]:
+        """Every worker reads every batch of the source and sends one part of each, in order,
+        then "done": batch after batch, one part from each worker's queue, merged."""
+        for number in itertools.count():
+            parts, done = [], 0
+            for index, out in enumerate(outs):
+                message = self._receive(index, out)
+                if message[0] == "done":
+                    done += 1
+                    self._merge_latency(message[2])
+                    metrics = _timed()
+                    if message[3] is not None and metrics is not None:
+                        metrics.merge(message[3])
+                    continue
+                _, _, sent, end_offset, end_line, payload = message
+                if sent != number:  # pragma: no cover - every worker sees the same batches
+                    raise ExecutorError(f"worker {index} sent batch {sent}, not {number}")
+                parts.append((end_offset, end_line, payload))
+            if done == len(outs):
+                return
+            if done:  # pragma: no cover - every worker sees the same batches
+                raise ExecutorError(f"{done} worker(s) finished before batch {number}")
+            yield parts[0][0], parts[0][1], self._combine([p for _, _, p in parts])
+
+    def _receive(self, index: int, out: Any) -> tuple[Any, ...]:
+        """Worker ``index``'s next batch part or "done"; its failure raised here."""
         from ..runner import RunAborted
 
-        parts: dict[int, list[tuple[int, int, dict[str, Any]]]] = {}
-        done, following = 0, 0
-        while done < self.count or parts:
+        while True:
             try:
-                message = out.get(timeout=1.0)
+                message: tuple[Any, ...] = out.get(timeout=1.0)
             except queue.Empty:
-                if not any(p.is_alive() for p in self.processes):
-                    raise ExecutorError("a worker died without a word (killed?)") from None
-                continue
+                if self.processes[index].is_alive():
+                    continue
+                try:  # it may have exited right after its last message arrived
+                    message = out.get(timeout=1.0)
+                except queue.Empty:
+                    raise ExecutorError(f"worker {index} died without a word "
+                                        "(killed?)") from None
             kind = message[0]
             if kind == "error":
                 raise ExecutorError(f"worker {message[1]} failed: {message[2]}")
             if kind == "abort":
                 _, _, stage, error, line = message
                 raise RunAborted(stage, RemoteError("error", error), line)
-            if kind == "done":
-                done += 1
-                self._merge_latency(message[2])
-                metrics = _timed()
-                if message[3] is not None and metrics is not None:
-                    metrics.merge(message[3])
-                continue
-            _, _, number, end_offset, end_line, payload = message
-            parts.setdefault(number, []).append((end_offset, end_line, payload))
-            while len(parts.get(following, ())) == self.count:
-                ready = parts.pop(following)
-                yield ready[0][0], ready[0][1], self._combine([p for _, _, p in ready])
-                following += 1
+            return message
 
     def _combine(self, payloads: list[dict[str, Any]]) -> BatchResult:
         """One batch's parts from every worker, merged in input order."""
