@@ -861,7 +861,7 @@ def _driven_wrappers(plugins: Any) -> dict[str, list[str]]:
             if not impl.wrapper:
                 continue
             try:
-                _codegen.inline_wrapper(impl.function, _same)
+                _codegen.inline_wrapper(impl.function, lambda event: event)
             except _codegen.NotInlined as reason:
                 code = getattr(getattr(impl.function, "__func__", impl.function), "__code__",
                                None)
@@ -870,10 +870,6 @@ def _driven_wrappers(plugins: Any) -> dict[str, list[str]]:
                     f"{phase_hook(phase)} wrapper{where} runs as a generator for every event, "
                     f"not inlined: {reason}")
     return notes
-
-
-def _same(event: Any) -> Any:
-    return event
 
 
 def _status(record: PluginRecord, found: list[Violation]) -> str:
