@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import fields
 from ._version import API_VERSION, __version__
-from .errors import Drop, FieldError, Reject, StageFailed, ValidationError
+from .errors import Drop, FieldError, HooklineError, Reject, StageFailed, ValidationError
 from .hookspecs import hookimpl, hookspec
 from .registry import Registry, Stage
 from .schema import DefaultEvent, Event, Settings
@@ -27,6 +27,7 @@ __all__ = [
     "Drop",
     "Event",
     "FieldError",
+    "HooklineError",
     "Pipeline",
     "Registry",
     "Reject",

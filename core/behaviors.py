@@ -49,7 +49,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar, TypeVar, cast
 
 from . import _codegen
-from .errors import Drop, Reject, short_repr
+from .errors import BehaviorError, Drop, Reject, StageTimeout, short_repr
 
 __all__ = [
     "BUCKETS",
@@ -82,44 +82,6 @@ _APPLIED = "__hookline_behaviors__"
 
 # --------------------------------------------------------------------------------------------
 # Errors
-
-
-class BehaviorError(ValueError):
-    """A behaviour spec or argument is wrong.
-
-    The message names the behaviour, the argument and the value (``retry: attempts=0 is
-    invalid (must be an integer >= 1)``); ``behavior`` and ``argument`` hold the first two.
-    """
-
-    def __init__(self, message: str, behavior: str | None = None,
-                 argument: str | None = None) -> None:
-        super().__init__(message)
-        self.behavior = behavior
-        self.argument = argument
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (str(self), self.behavior, self.argument))
-
-
-class StageTimeout(TimeoutError):
-    """A call wrapped by :func:`timeout` ran past its deadline and was abandoned.
-
-    An ``Exception`` (a ``TimeoutError``), so ``retry`` may retry it and the pipeline
-    dead-letters it. ``reason`` is the message, ``timeout after 0.05 s``; ``stage`` the name
-    of the wrapped stage.
-    """
-
-    def __init__(self, seconds: float, stage: str | None = None) -> None:
-        self.seconds = seconds
-        self.stage = stage
-        self.reason = f"timeout after {seconds:g} s"
-        super().__init__(self.reason)
-
-    def __str__(self) -> str:
-        return self.reason
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.seconds, self.stage))
 
 
 def _invalid(behavior: str, argument: str, value: Any, what: str) -> BehaviorError:

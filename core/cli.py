@@ -26,12 +26,12 @@ DEMO_EVENTS = 100_000
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .errors import PluginError
+    from .errors import PluginError, RunAborted
     from .executors.process import ExecutorError
     from .flags import FlagError
     from .generate import write_jsonl
     from .pipeline import Pipeline
-    from .runner import RunAborted, run
+    from .runner import run
 
     config = load_config(args.config)
     if args.strict:

@@ -26,11 +26,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .errors import ConfigError
+
 __all__ = ["Config", "ConfigError", "load_config"]
-
-
-class ConfigError(ValueError):
-    """The configuration file or environment holds something hookline cannot use."""
 
 
 def _names(value: Any, where: str) -> tuple[str, ...]:

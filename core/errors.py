@@ -1,8 +1,12 @@
-"""Exceptions of the public contract: validation errors and the two control-flow signals.
+"""Every exception hookline raises, and the two control-flow signals.
 
-``Reject`` and ``Drop`` derive from :class:`BaseException`, not :class:`Exception`, so
-that generic ``except Exception`` code (retry loops, error handlers in plugins) can never
-swallow them by accident: they are decisions about an event, not failures.
+hookline's errors derive from :class:`HooklineError`, so one ``except hookline.HooklineError``
+catches them all; each also keeps the built-in base a caller may already catch
+(``ValidationError`` is a ``ValueError``, ``StageTimeout`` a ``TimeoutError``).
+
+``Reject`` and ``Drop`` are not errors: they derive from :class:`BaseException`, not
+:class:`Exception`, so that generic ``except Exception`` code (retry loops, error handlers in
+plugins) can never swallow them by accident: they are decisions about an event, not failures.
 """
 
 from __future__ import annotations
@@ -10,15 +14,24 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __all__ = [
-    "ContractError",
+    "BehaviorError",
+    "ConfigError",
     "Drop",
+    "ExecutorError",
     "FieldError",
+    "FlagError",
     "FrozenInstanceError",
+    "HooklineError",
     "InputError",
     "PluginError",
+    "RegistryError",
     "Reject",
+    "RemoteError",
+    "RunAborted",
+    "ScaffoldError",
     "SchemaError",
     "StageFailed",
+    "StageTimeout",
     "ValidationError",
 ]
 
@@ -31,6 +44,10 @@ def short_repr(value: Any, limit: int = _VALUE_REPR_LIMIT) -> str:
     if len(text) > limit:
         text = f"{text[: limit - 12]}…({len(text)} chars)"
     return text
+
+
+class HooklineError(Exception):
+    """The base of every error hookline raises (not of the signals ``Reject`` and ``Drop``)."""
 
 
 class FieldError:
@@ -57,7 +74,7 @@ class FieldError:
         return f"{self.path}: {self.message} (got {short_repr(self.value)})"
 
 
-class ValidationError(ValueError):
+class ValidationError(HooklineError, ValueError):
     """Data does not fit its schema. Lists every bad field at once.
 
     ``errors`` holds one :class:`FieldError` per problem; ``line`` and ``source`` are set by
@@ -107,15 +124,15 @@ class ValidationError(ValueError):
         return f"{where}{what}, {count} bad {noun}: {details}"
 
 
-class SchemaError(TypeError):
+class SchemaError(HooklineError, TypeError):
     """A schema or field declaration is wrong (a programming error, raised at class creation)."""
 
 
-class FrozenInstanceError(AttributeError):
+class FrozenInstanceError(HooklineError, AttributeError):
     """Assignment to a field of a ``frozen=True`` schema."""
 
 
-class InputError(ValueError):
+class InputError(HooklineError, ValueError):
     """An input line cannot become an event before validation (bad JSON, over a limit)."""
 
     def __init__(self, reason: str) -> None:
@@ -123,15 +140,11 @@ class InputError(ValueError):
         super().__init__(reason)
 
 
-class PluginError(Exception):
+class PluginError(HooklineError):
     """A plugin could not be loaded or used; names the plugin, distribution and version."""
 
 
-class ContractError(PluginError):
-    """A plugin does not satisfy the stage contract."""
-
-
-class StageFailed(Exception):
+class StageFailed(HooklineError):
     """A stage raised an exception while processing an event (the event is dead-lettered).
 
     ``stage`` is the qualified stage or plugin name, ``error`` the original exception.
@@ -141,6 +154,85 @@ class StageFailed(Exception):
         self.stage = stage
         self.error = error
         super().__init__(f"{stage} raised {type(error).__name__}: {error}")
+
+
+class RegistryError(HooklineError, TypeError):
+    """A stage declaration is wrong or clashes with another (raised at class definition)."""
+
+
+class ConfigError(HooklineError, ValueError):
+    """The configuration file or environment holds something hookline cannot use."""
+
+
+class FlagError(HooklineError, ValueError):
+    """An unknown flag name, or a value that is not on/off/a share between 0 and 1."""
+
+
+class BehaviorError(HooklineError, ValueError):
+    """A behaviour spec or argument is wrong.
+
+    The message names the behaviour, the argument and the value (``retry: attempts=0 is
+    invalid (must be an integer >= 1)``); ``behavior`` and ``argument`` hold the first two.
+    """
+
+    def __init__(self, message: str, behavior: str | None = None,
+                 argument: str | None = None) -> None:
+        super().__init__(message)
+        self.behavior = behavior
+        self.argument = argument
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (str(self), self.behavior, self.argument))
+
+
+class StageTimeout(HooklineError, TimeoutError):
+    """A call wrapped by ``timeout`` ran past its deadline and was abandoned.
+
+    An ``Exception`` (a ``TimeoutError``), so ``retry`` may retry it and the pipeline
+    dead-letters it. ``reason`` is the message, ``timeout after 0.05 s``; ``stage`` the name
+    of the wrapped stage.
+    """
+
+    def __init__(self, seconds: float, stage: str | None = None) -> None:
+        self.seconds = seconds
+        self.stage = stage
+        self.reason = f"timeout after {seconds:g} s"
+        super().__init__(self.reason)
+
+    def __str__(self) -> str:
+        return self.reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.seconds, self.stage))
+
+
+class RunAborted(HooklineError):
+    """A stage whose error policy is ``fail-run`` raised: the run stops before this batch."""
+
+    def __init__(self, stage: str, error: BaseException, line: int) -> None:
+        self.stage, self.error, self.line = stage, error, line
+        super().__init__(f"{stage} raised {type(error).__name__}: {error} (line {line}); its "
+                         "error policy is fail-run, so the run stopped. Everything before "
+                         "this batch is committed: fix the cause and run again to resume.")
+
+
+class ExecutorError(HooklineError, RuntimeError):
+    """Workers could not start or failed outside any stage (named in the message)."""
+
+
+class RemoteError(HooklineError):
+    """An exception raised in a worker, carried back by type name and message."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(kind, message)  # both in args: that is what pickling keeps
+        self.kind = kind
+
+    def __str__(self) -> str:
+        return str(self.args[1])
+
+
+class ScaffoldError(HooklineError, ValueError):
+    """The plugin name is not usable, or the target folder exists already."""
 
 
 class Reject(BaseException):

@@ -28,6 +28,8 @@ from contextlib import contextmanager
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from .errors import FlagError
+
 __all__ = [
     "FlagError",
     "Flags",
@@ -43,10 +45,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: Precedence of the sources, most important first (the context manager is above them all).
 SOURCES = ("cli", "env", "config", "default")
-
-
-class FlagError(ValueError):
-    """An unknown flag name, or a value that is not on/off/a share between 0 and 1."""
 
 
 def parse_value(text: Any, *, where: str) -> bool | float:

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import schema
-from .errors import SchemaError
+from .errors import RegistryError, SchemaError
 from .hookspecs import PHASES
 from .state import State
 
@@ -23,10 +23,6 @@ if TYPE_CHECKING:
     from .schema import Event
 
 __all__ = ["Registry", "Stage", "StageInfo", "StageMeta", "current_registry"]
-
-
-class RegistryError(TypeError):
-    """A stage declaration is wrong or clashes with another (raised at class definition)."""
 
 
 class StageInfo:

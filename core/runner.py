@@ -23,7 +23,7 @@ from typing import Any
 
 from . import aggregates
 from .config import Config, load_config
-from .errors import Drop, InputError, Reject, StageFailed, ValidationError
+from .errors import Drop, InputError, Reject, RunAborted, StageFailed, ValidationError
 from .executors import make_executor
 from .limits import parse_json
 from .pipeline import FAIL_RUN, Pipeline, read_only
@@ -60,16 +60,6 @@ class BatchResult:
     #: stage -> events it rejected / dropped
     rejected_by: Counter[str] = field(default_factory=Counter)
     dropped_by: Counter[str] = field(default_factory=Counter)
-
-
-class RunAborted(Exception):
-    """A stage whose error policy is ``fail-run`` raised: the run stops before this batch."""
-
-    def __init__(self, stage: str, error: BaseException, line: int) -> None:
-        self.stage, self.error, self.line = stage, error, line
-        super().__init__(f"{stage} raised {type(error).__name__}: {error} (line {line}); its "
-                         "error policy is fail-run, so the run stopped. Everything before "
-                         "this batch is committed: fix the cause and run again to resume.")
 
 
 def _short_traceback(error: BaseException, limit: int = 4) -> str:

@@ -27,16 +27,13 @@ from string import Template
 from typing import TYPE_CHECKING
 
 from ._version import API_VERSION, __version__
+from .errors import ScaffoldError
 
 if TYPE_CHECKING:
     import argparse
 
 __all__ = ["ScaffoldError", "add_arguments", "check_name", "cmd_new_plugin", "create_plugin",
            "write_installed"]
-
-
-class ScaffoldError(ValueError):
-    """The plugin name is not usable, or the target folder exists already."""
 
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")

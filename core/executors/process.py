@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ExecutorError, RemoteError
 from ..sinks.sqlite import DeadLetter
 from . import Executor
 
@@ -44,21 +45,6 @@ _DEAD_FIELDS = tuple(f.name for f in fields(DeadLetter))
 _LINE = _DEAD_FIELDS.index("line")
 # "unrolled": runs of plain characters matched in one step, escapes one at a time.
 _USER_ID = re.compile(rb'"user_id"\s*:\s*"([^"\\]*(?:\\.[^"\\]*)*)"')
-
-
-class ExecutorError(RuntimeError):
-    """Workers could not start or failed outside any stage (named in the message)."""
-
-
-class RemoteError(Exception):
-    """An exception raised in a worker, carried back by type name and message."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(kind, message)  # both in args: that is what pickling keeps
-        self.kind = kind
-
-    def __str__(self) -> str:
-        return str(self.args[1])
 
 
 def partition_of(raw: bytes, line: int, count: int) -> int:
@@ -101,8 +87,9 @@ def _worker(index: int, count: int, spec: dict[str, Any], out: Any,
     """A worker's life: rebuild the pipeline, then process its partition batch by batch;
     before each batch, take out the stages the parent's circuit breaker quarantined."""
     from ..config import Config
+    from ..errors import RunAborted
     from ..pipeline import Pipeline
-    from ..runner import RunAborted, complete, origin_of, process_batch
+    from ..runner import complete, origin_of, process_batch
     from ..sinks.sqlite import Rows
     from ..sources import Source
     from ..state import changes, load
@@ -236,7 +223,7 @@ class ProcessExecutor(Executor):
 
     def _receive(self, index: int, out: Any) -> tuple[Any, ...]:
         """Worker ``index``'s next batch part or "done"; its failure raised here."""
-        from ..runner import RunAborted
+        from ..errors import RunAborted
 
         while True:
             try:
