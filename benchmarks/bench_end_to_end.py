@@ -15,7 +15,12 @@ Three measurements, each a whole fresh process, run round-robin, medians over ro
 3. The process executor, 2 workers, with a stage costing >= 5 us per event, against inline.
    Target: >= 1.6x inline's throughput.
 
-    python benchmarks/bench_end_to_end.py [--events 1000000] [--quick]
+With ``--baseline REV`` (a git revision of this repository), the throughput measurement also
+runs the same command on hookline as it was at ``REV`` (its ``core/`` exported from git into a
+temporary folder, found first on ``PYTHONPATH``), in the same rounds: a change to the core is
+judged against the code before it, side by side. Target: within 3 % of the baseline.
+
+    python benchmarks/bench_end_to_end.py [--events 1000000] [--quick] [--baseline REV]
 """
 
 from __future__ import annotations
@@ -175,6 +180,17 @@ class Burn(hookline.Stage, phase="enrich", name="burn"):
             digest = hashlib.sha256(digest).digest()
 '''
 
+def _baseline_tree(revision: str, folder: Path) -> Path:
+    """A folder holding the import package ``hookline`` as it was at git ``revision``."""
+    repository = Path(__file__).resolve().parent.parent
+    archive = subprocess.run(["git", "-C", str(repository), "archive", revision, "core"],
+                             check=True, capture_output=True).stdout
+    folder.mkdir(parents=True)
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    (folder / "core").rename(folder / "hookline")
+    return folder
+
+
 RSS = "import resource, sys; print('RSS', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
 
 
@@ -221,6 +237,8 @@ def _table(title: str, times: dict[str, list[float]], events: int, reference: st
 def main(argv: Sequence[str] | None = None) -> int:
     extra = argparse.ArgumentParser(add_help=False)
     extra.add_argument("--events", type=int, default=None)
+    extra.add_argument("--baseline", metavar="REV",
+                       help="also time hookline as it was at this git revision, same rounds")
     known, rest = extra.parse_known_args(argv)
     args = parse_args(__doc__.partition("\n")[0], rest)
     events = known.events or (100_000 if args.quick else 1_000_000)
@@ -241,15 +259,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ImportError:
             note("the contrib plugins are not installed: end-to-end comparison skipped")
         else:
-            times = _rounds({
+            commands = {
                 "hand-written script": [sys.executable, "handwritten.py", "in.jsonl", "out.db"],
                 "hookline run (3 contrib plugins)": _hookline("in.jsonl", "--db", "out.db"),
-            }, work, env, repeats)
+            }
+            if known.baseline:
+                tree = _baseline_tree(known.baseline, work / "baseline")
+                # A shell line so that only this command sees the older package first.
+                commands[f"hookline at {known.baseline}"] = [
+                    "env", f"PYTHONPATH={tree}", f"HOOKLINE_CACHE_DIR={work / 'cache-base'}",
+                    *_hookline("in.jsonl", "--db", "out.db")]
+            times = _rounds(commands, work, env, repeats)
             _table(f"{events:,} events into SQLite", times, events, "hand-written script")
             ratio = statistics.median(
                 h / k for h, k in zip(times["hand-written script"],
                                       times["hookline run (3 contrib plugins)"]))
             check("hookline throughput, x hand-written", ratio, ">=", 0.8)
+            if known.baseline:
+                ratio = statistics.median(
+                    b / k for b, k in zip(times[f"hookline at {known.baseline}"],
+                                          times["hookline run (3 contrib plugins)"]))
+                check(f"hookline throughput, x hookline at {known.baseline}", ratio, ">=", 0.97)
 
             # The small input is the large one's first tenth: the same users and the same
             # mix, only shorter (a separately generated file would have a tenth of the users).

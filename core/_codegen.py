@@ -2,13 +2,13 @@
 
 Three things are compiled here, once per class, plugin set or wrapped stage, never per event:
 
-* a schema's ``__init__`` and ``from_dict``, with every field check inlined
-  (:func:`compile_schema`), and
+* a schema's ``__init__`` and ``from_dict``, with every field's rules inlined
+  (:func:`compile_schema`), and from the same rules each field's ``check()`` and the check
+  that guards assignment (:func:`compile_check`, :func:`compile_accepts`), and
 * a phase's call plan, a flat function calling each implementation in order
-  (:func:`compile_phase`), and the same inside the phase's ``wrapper=True`` generators
-  (:func:`compile_wrapped`): each rewritten from its source into a plain function where that
-  provably behaves the same (:func:`inline_wrapper`), else driven (:func:`compile_driven`),
-  and
+  (:func:`compile_phase`), and the glue that drives the phase's ``wrapper=True`` generators
+  around it as pluggy's caller does (:func:`compile_wrapped`; plugin code runs as written:
+  only hookline's own code is generated), and
 * a behaviour's wrapper with the wrapped function's own parameter list
   (:func:`compile_wrapper`).
 
@@ -19,26 +19,18 @@ their source. Only the lines a class needs are emitted.
 
 from __future__ import annotations
 
-import ast
-import hashlib
 import inspect
 import linecache
 import re
-import types
-from collections.abc import Callable, Sequence
+import zlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from typing import TYPE_CHECKING, Any
+from typing import Any, NamedTuple, Protocol
 
+from ._fold import wrapper_error as _wrapper_error
 from .errors import FieldError, ValidationError
-from .fields import MISSING, Field
-from .schema import Schema as _Schema
-from .schema import unknown_keys
 
-_INSTANCE_DICT = vars(_Schema)["__dict__"]
-
-if TYPE_CHECKING:
-    from .schema import Schema
 
 def compile_function(
     name: str, lines: Sequence[str], namespace: dict[str, Any], *, what: str
@@ -50,7 +42,7 @@ def compile_function(
     source = "\n".join(lines) + "\n"
     # Named by what it is and by its source: unique, and the same code has the same name in
     # every process (tracebacks stored in dead letters do not depend on what ran before).
-    digest = hashlib.sha1(source.encode()).hexdigest()[:8]
+    digest = f"{zlib.crc32(source.encode()):08x}"
     filename = f"<hookline generated {what} #{digest}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     code = compile(source, filename, "exec")
@@ -61,143 +53,186 @@ def compile_function(
 
 
 # -- schemas ---------------------------------------------------------------------------------
+#
+# A field states its check as rules, source text written by hookline.fields; this section
+# turns the same rules into the field's check() and accepts() and into the lines a schema's
+# __init__ and from_dict inline. It knows neither fields nor schemas: they hand it rules,
+# plans and the names the generated code calls.
 
 
-def _missing(errors: list[FieldError] | None, path: str) -> list[FieldError]:
-    errors = [] if errors is None else errors
-    errors.append(FieldError(path, "is required", MISSING))
-    return errors
+class RuleSource(Protocol):
+    """A rule, as source text over a variable: ``test`` is true when the value passes;
+    ``message`` gives the error, or is None on a container's items (whose errors the field
+    explains itself); with ``loop=(item, iterable)`` the test holds for each item."""
+
+    test: str
+    message: str | None
+    loop: tuple[str, str] | None
 
 
-def _invalid(
-    errors: list[FieldError] | None, field: Field[Any], value: Any, path: str
-) -> list[FieldError]:
-    if errors is None:
-        return field.problems(value, path)  # a new list: the first problem of the event
-    errors.extend(field.problems(value, path))
-    return errors
+def check_lines(rules: Sequence[RuleSource], fail: Callable[[RuleSource], str]) -> list[str]:
+    """Statements that run ``fail(rule)`` for the first rule the value breaks, if any.
+
+    One ``if``/``elif`` per rule, then a plain loop (no generator frame) per rule on items,
+    each entered only if every rule before it passed. The one rendering of a field's rules:
+    its ``check()``, its ``accepts()`` and the generated ``__init__``/``from_dict`` differ
+    only in what ``fail`` does.
+    """
+    lines: list[str] = []
+    indent = ""
+    for rule in rules:
+        statements = [fail(rule)]
+        if rule.loop is None:
+            assert not indent, "rules on items come last"
+            lines += [f"{'elif' if lines else 'if'} not ({rule.test}):", f"    {statements[0]}"]
+            continue
+        assert lines, "a rule without a loop (the type) comes first"
+        if not statements[0].startswith("return "):
+            statements.append("break")  # one error for the whole container
+        item, iterable = rule.loop
+        lines += [f"{indent}else:", f"{indent}    for {item} in {iterable}:",
+                  f"{indent}        if not ({rule.test}):",
+                  *(f"{indent}            {statement}" for statement in statements)]
+        indent += "    "  # the next loop goes in this one's `else:` (no break: all passed)
+    return lines
 
 
-def _failed(
-    errors: list[FieldError] | None, field: Field[Any], value: Any, path: str
-) -> list[FieldError]:
-    """``_invalid`` for a field whose one problem ``check()`` tells (null aside)."""
-    if value is None:
-        return _invalid(errors, field, value, path)
-    error = FieldError(path, field.check(value), value)  # type: ignore[arg-type]
-    if errors is None:
-        return [error]
-    errors.append(error)
-    return errors
+def condition(rules: Sequence[RuleSource], namespace: dict[str, Any]) -> str:
+    """``rules`` as one expression, for the items of a container (``_all()`` for loops)."""
+    parts = []
+    for rule in rules:
+        if rule.loop is None:
+            parts.append(rule.test)
+        else:
+            namespace["_all"] = all
+            item, iterable = rule.loop
+            parts.append(f"_all({rule.test} for {item} in {iterable})")
+    return " and ".join(parts)
 
 
-def _unknown(
-    cls: type[Schema], errors: list[FieldError] | None, data: dict[str, Any]
-) -> list[FieldError]:
-    errors = [] if errors is None else errors
-    for key in unknown_keys(cls, data):
-        errors.append(FieldError(key, "is not a field of the schema", data[key]))
-    return errors
+def compile_check(
+    var: str, rules: Sequence[RuleSource], namespace: dict[str, Any], *, what: str
+) -> Callable[[Any], str | None]:
+    """``check(value)``: the message of the first rule ``value`` breaks, or None.
+
+    Rules without a message (on a container's items) are left out: the caller checks items.
+    """
+    told = [rule for rule in rules if rule.message is not None]
+    checks = check_lines(told, lambda rule: f"return {rule.message}")
+    lines = [f"def check({var}):", *(f"    {line}" for line in checks), "    return None"]
+    return compile_function("check", lines, namespace, what=f"check {what}")
 
 
-def _keep_extra(cls: type[Schema], data: dict[str, Any], properties: Any) -> Any:
-    extra = {key: data[key] for key in unknown_keys(cls, data)}
-    if properties is None:
-        return extra
-    if type(properties) is not dict:
-        return properties  # already reported as invalid
-    return {**properties, **extra}
+def compile_accepts(
+    var: str, rules: Sequence[RuleSource], namespace: dict[str, Any], *, what: str
+) -> Callable[[Any], bool]:
+    """``accepts(value)``: true when ``value`` breaks none of ``rules`` (items included)."""
+    checks = check_lines(rules, lambda rule: "return False")
+    lines = [f"def accepts({var}):", *(f"    {line}" for line in checks), "    return True"]
+    return compile_function("accepts", lines, namespace, what=f"accepts {what}")
 
 
-def _field_lines(name: str, field: Field[Any], ns: dict[str, Any], *, mapping: bool) -> list[str]:
+class FieldPlan(NamedTuple):
+    """One field, as the generated ``__init__`` and ``from_dict`` handle it."""
+
+    name: str
+    #: The descriptor, ``_f_<name>`` in the generated code, which calls its ``problems()``
+    #: and ``convert()``.
+    field: Any
+    required: bool
+    #: The value when the field is missing and not required (None for an optional field),
+    #: or a factory called for each instance when ``factory`` is true.
+    default: Any
+    factory: bool
+    optional: bool
+    converts: bool
+    #: ``rules(var, namespace)``: the field's rules over ``var``, inlined; None when the
+    #: generated code calls the field's ``problems()`` instead.
+    rules: Callable[[str, dict[str, Any]], Sequence[RuleSource] | None] | None
+
+
+def _field_lines(plan: FieldPlan, ns: dict[str, Any], *, mapping: bool) -> list[str]:
     """The lines that fetch, default and check one field into the local ``v_<name>``.
 
     ``mapping``: read from the dict ``data`` (``from_dict``), else from the keyword parameter
     of the same name (``__init__``).
     """
+    name = plan.name
     var = f"v_{name}"
-    ns[f"_f_{name}"] = field
-    if field.required:
+    ns[f"_f_{name}"] = plan.field
+    if plan.required:
         if_missing = [f"_errors = _missing(_errors, {name!r})"]
-    elif field.default is MISSING:
-        if_missing = [f"{var} = None"]
-    elif callable(field.default):
-        ns[f"_default_{name}"] = field.default
+    elif plan.factory:
+        ns[f"_default_{name}"] = plan.default
         if_missing = [f"{var} = _default_{name}()"]
+    elif plan.default is None:
+        if_missing = [f"{var} = None"]
     else:
-        ns[f"_default_{name}"] = field.default
+        ns[f"_default_{name}"] = plan.default
         if_missing = [f"{var} = _default_{name}"]
-    lines = [f"    # {name}: {field!r}"]
-    if mapping and field.required:
+    lines = [f"    # {name}: {plan.field!r}"]
+    if mapping and plan.required:
         # The common case, a present key, costs one subscript; try is free until it raises.
         lines += ["    try:", f"        {var} = data[{name!r}]", "    except KeyError:"]
     elif mapping:
         lines += [f"    {var} = data.get({name!r}, _MISSING)", f"    if {var} is _MISSING:"]
     else:
         lines += [f"    {var} = {name}", f"    if {var} is _MISSING:"]
-    if field.converts and not field.required:
+    if plan.converts and not plan.required:
         if_missing.append(f"if {var} is not None: {var} = _f_{name}.convert({var})")
     lines += ["        _missing_n += 1", *(f"        {line}" for line in if_missing)]
-    if type(field).problems is Field.problems:
-        # One problem at most, told by check(): build its FieldError without problems().
-        fail = f"_errors = _failed(_errors, _f_{name}, {var}, {name!r})"
-    else:
-        fail = f"_errors = _invalid(_errors, _f_{name}, {var}, {name!r})"
-    checks = field.check_lines(var, ns, fail) if field.inlinable() else None
-    if checks is not None:
-        if field.optional:
+    rules = plan.rules(var, ns) if plan.rules is not None else None
+    if rules is not None:
+
+        def fail(rule: RuleSource) -> str:
+            if rule.message is None:  # on items: the field names each bad item's path
+                return f"_errors = _invalid(_errors, _f_{name}, {var}, {name!r})"
+            return f"_errors = _fail(_errors, _f_{name}, {var}, {name!r}, {rule.message})"
+
+        checks = check_lines(rules, fail)
+        if plan.optional:
             checks = [f"if {var} is not None:", *(f"    {line}" for line in checks)]
         lines.append("    else:")
         lines.extend(f"        {line}" for line in checks)
         return lines
-    # Not inlinable (validators, conversion, nested schemas): ask the field itself.
+    # Not inlined (validators, conversion, nested schemas): ask the field itself.
     lines.append("    else:")
     lines.append(f"        _problems = _f_{name}.problems({var}, {name!r})")
     lines.append("        if _problems:")
     lines.append("            _errors = _problems if _errors is None else _errors + _problems")
-    if field.converts:
+    if plan.converts:
         lines.append(f"        elif {var} is not None:")
         lines.append(f"            {var} = _f_{name}.convert({var})")
     return lines
 
 
-def compile_accepts(field: Field[Any]) -> Callable[[Any], bool]:
-    """``accepts(value)``: the field's inlined check, for validated assignment (``__set__``).
+def compile_schema(
+    cls: type[Any], plans: Sequence[FieldPlan], *, keep_extra: bool,
+    runtime: Mapping[str, Any],
+) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """A generated ``from_dict(data)`` and ``__init__(self, **fields)`` for ``cls``.
 
-    True means "valid and stored as is"; False sends the value down the slow path, which
-    accepts None for optional fields and explains every other refusal.
+    ``keep_extra``: unknown keys go into the ``properties`` field instead of being errors.
+    ``runtime`` holds the names the generated code calls: ``_MISSING`` (the marker of a
+    keyword not given), ``_missing(errors, path)``, ``_fail(errors, field, value, path,
+    message)`` (the message of the rule ``value`` broke), ``_invalid(errors, field, value,
+    path)`` (every problem ``field.problems()`` finds), ``_unknown(cls, errors, data)``,
+    ``_keep_extra(cls, data, properties)`` and ``_set_dict(instance, values)`` (store the
+    instance's dict). Each error helper takes and returns the error list, None until the
+    first error.
     """
-    ns: dict[str, Any] = {}
-    checks = field.check_lines("v", ns, "return False")
-    assert checks is not None, "compile_accepts needs an inlinable field"
-    lines = ["def accepts(v):", *(f"    {line}" for line in checks), "    return True"]
-    owner = getattr(field.owner, "__qualname__", "?")
-    return compile_function("accepts", lines, ns, what=f"accepts {owner}.{field.name}")
-
-
-def compile_schema(cls: type[Schema]) -> None:
-    """Give ``cls`` a generated ``__init__`` (keywords) and ``from_dict`` (a dict)."""
-    fields = cls.__fields__
     qualname = f"{cls.__module__}.{cls.__qualname__}"
     ns: dict[str, Any] = {
-        "_MISSING": MISSING,
-        "_missing": _missing,
-        "_invalid": _invalid,
-        "_failed": _failed,
-        "_unknown": _unknown,
-        "_keep_extra": _keep_extra,
+        **runtime,
         "_ValidationError": ValidationError,
         "_FieldError": FieldError,
         "_new": object.__new__,
-        # The instance-dict descriptor's own setter: one bound C call, cheaper than
-        # object.__setattr__(self, "__dict__", ...) (Schema.__setattr__ guards fields).
-        "_set_dict": _INSTANCE_DICT.__set__,
         "_schema_name": cls.__name__,
         "cls": cls,
     }
-    stored = ", ".join(f"{name!r}: v_{name}" for name in fields)
+    stored = ", ".join(f"{plan.name!r}: v_{plan.name}" for plan in plans)
 
-    # from_dict(cls, data)
+    # from_dict(data)
     lines = [
         "def from_dict(data):",
         f'    """Build a {cls.__name__} from a dict, checking every field (generated)."""',
@@ -207,10 +242,10 @@ def compile_schema(cls: type[Schema]) -> None:
         "    _errors = None",
         "    _missing_n = 0",
     ]
-    for name, field in fields.items():
-        lines += _field_lines(name, field, ns, mapping=True)
-    lines.append(f"    if len(data) + _missing_n != {len(fields)}:")
-    if cls.__extra__ == "properties" and "properties" in fields:
+    for plan in plans:
+        lines += _field_lines(plan, ns, mapping=True)
+    lines.append(f"    if len(data) + _missing_n != {len(plans)}:")
+    if keep_extra:
         lines.append("        v_properties = _keep_extra(cls, data, v_properties)")
     else:
         lines.append("        _errors = _unknown(cls, _errors, data)")
@@ -219,26 +254,26 @@ def compile_schema(cls: type[Schema]) -> None:
         "        raise _ValidationError(_errors, _schema_name)",
         "    self = _new(cls)",
     ]
-    if any(field.converts for field in fields.values()):
+    if any(plan.converts for plan in plans):
         lines.append(f"    _set_dict(self, {{{stored}}})")
     else:
         # Every key present, known and valid, nothing converted: the values are data's own,
         # and copying the dict in C is cheaper than rebuilding it from the locals.
-        copied = f"data.copy() if not _missing_n and len(data) == {len(fields)} else {{{stored}}}"
+        copied = f"data.copy() if not _missing_n and len(data) == {len(plans)} else {{{stored}}}"
         lines.append(f"    _set_dict(self, {copied})")
     lines.append("    return self")
     from_dict = compile_function("from_dict", lines, ns, what=f"from_dict {qualname}")
 
     # __init__(self, *, field=MISSING, ...)
-    params = ", ".join(f"{name}=_MISSING" for name in fields)
+    params = ", ".join(f"{plan.name}=_MISSING" for plan in plans)
     lines = [
         f"def __init__(_self{', *, ' + params if params else ''}):",
         f'    """Build a {cls.__name__} from keywords, checking every field (generated)."""',
         "    _errors = None",
         "    _missing_n = 0",
     ]
-    for name, field in fields.items():
-        lines += _field_lines(name, field, ns, mapping=False)
+    for plan in plans:
+        lines += _field_lines(plan, ns, mapping=False)
     lines += [
         "    if _errors is not None:",
         "        raise _ValidationError(_errors, _schema_name)",
@@ -249,9 +284,7 @@ def compile_schema(cls: type[Schema]) -> None:
     for function, name in ((from_dict, "from_dict"), (init, "__init__")):
         function.__qualname__ = f"{cls.__qualname__}.{name}"
         function.__module__ = cls.__module__
-    cls.__init__ = init  # type: ignore[method-assign]
-    # A staticmethod with the class bound in its globals: no method object per call.
-    cls.from_dict = staticmethod(from_dict)  # type: ignore[method-assign]
+    return from_dict, init
 
 
 # -- behaviour wrappers ----------------------------------------------------------------------
@@ -362,7 +395,7 @@ class PlanStep:
     without it (the ``skip-plugin`` policy) instead of propagating.
     """
 
-    __slots__ = ("function", "gate", "is_async", "name", "skip_errors", "where")
+    __slots__ = ("function", "gate", "is_async", "name", "skip_errors")
 
     def __init__(
         self,
@@ -372,14 +405,12 @@ class PlanStep:
         is_async: bool = False,
         gate: Callable[[Any], bool] | None = None,
         skip_errors: bool = False,
-        where: str = "",
     ) -> None:
         self.name = name
         self.function = function
         self.is_async = is_async
         self.gate = gate
         self.skip_errors = skip_errors
-        self.where = where
 
 
 def _step_lines(index: int, step: PlanStep, probe: bool) -> list[str]:
@@ -398,7 +429,7 @@ def _step_lines(index: int, step: PlanStep, probe: bool) -> list[str]:
     if step.gate is not None:  # a flagged stage: record that it ran, for variant analysis
         ran = f"    event.__dict__['variants'].append({step.name!r})"
         body = [f"if _gate_{index}(event):", ran, *(f"    {line}" for line in body)]
-    lines = [f"        # {index}: {step.name}  {step.where}".rstrip()]
+    lines = [f"        # {index}: {step.name}"]
     if index:
         lines.append(f"        at = {index}")
     return lines + [f"        {line}" for line in body]
@@ -416,7 +447,7 @@ def compile_phase(
     probe: Callable[[int, int], None] | None = None,
     clock: Callable[[], int] | None = None,
 ) -> Callable[[Any], Any]:
-    """A flat function calling each step in order, as pluggy's caller would.
+    """A flat function calling each step in order: the stages part of :func:`_fold.fold`.
 
     A step's non-None return replaces the event for the next step (``returned`` checks it).
     ``signals`` (Reject, Drop) get the step's name in ``.stage``; any other Exception is
@@ -469,11 +500,12 @@ def _pump(wrapper: Callable[[Any], Any]) -> Any:
     """A long-lived generator that drives one ``wrapper=True`` implementation per event.
 
     ``send(event)`` starts ``wrapper(event)`` and runs it to its ``yield``; ``send(result)``
-    or ``throw(error)`` goes on into it (``yield from`` forwards both). When the wrapper
-    returns, ``yield from`` hands over its value without raising StopIteration, which is
-    most of what driving a generator per call costs, and the pump waits for the next event.
-    The driver tells the two kinds of suspension apart by ``gi_yieldfrom``: inside the
-    wrapper it is the wrapper's generator, at the pump's own ``yield`` it is None.
+    goes on into it (``yield from`` forwards it). When the wrapper returns, ``yield from``
+    hands over its value without raising StopIteration, which is most of what driving a
+    generator per call costs, and the pump waits for the next event. The driver tells the two
+    kinds of suspension apart by ``gi_yieldfrom``: inside the wrapper it is the wrapper's
+    generator, at the pump's own ``yield`` it is None. Exceptions are thrown into the
+    wrapper's generator itself, not through the pump (:func:`_thrown`).
     """
     event = yield
     while True:
@@ -488,62 +520,71 @@ def _primed(wrapper: Callable[[Any], Any]) -> Any:
     return pump
 
 
-def _qualname(function: Any) -> str:
-    return str(getattr(function, "__qualname__", function))
+def _did_not_yield(wrapper: Any, returned: Any) -> RuntimeError:
+    """The error for a wrapper that returned ``returned`` before its ``yield``, raised while
+    handling its StopIteration (as pluggy's is)."""
+    error = _wrapper_error(wrapper, "did not yield")
+    error.__context__ = StopIteration() if returned is None else StopIteration(returned)
+    return error
 
 
-def _misbehaved(wrapper: Callable[..., Any], pump: Any, what: str) -> RuntimeError:
-    pump.close()  # the wrapper's finally blocks run now, not whenever the pump is collected
-    return RuntimeError(f"phase wrapper {_qualname(wrapper)} {what}: a "
-                        "wrapper=True implementation must yield exactly once")
+def _thrown(wrapper: Any, generator: Any, result: Any, error: BaseException
+            ) -> tuple[Any, BaseException | None]:
+    """Throw ``error`` into a wrapper's ``generator`` at its ``yield``, as pluggy's caller does;
+    return the result and the error that go on out.
+
+    Thrown into the generator itself, not through its pump: ``yield from`` would turn a thrown
+    GeneratorExit into ``close()`` and raise it again, even where the wrapper catches it and
+    returns. The pump is spent after this (the wrapper has ended): the caller drops it.
+    """
+    try:
+        generator.throw(error)
+    except StopIteration as stop:
+        return stop.value, None
+    except BaseException as exc:
+        if isinstance(error, StopIteration) and isinstance(exc, RuntimeError) \
+                and exc.__cause__ is error:
+            return result, error  # the phase's StopIteration, turned (PEP 479): it goes on
+        return result, exc
+    return result, _yielded_again(wrapper, generator)
+
+
+def _yielded_again(wrapper: Any, generator: Any) -> BaseException:
+    """A wrapper yielded a second time: close it, and return the error its closing raised, for
+    the outer wrappers; if none, raise RuntimeError out of the phase at once (as pluggy does:
+    the outer wrappers are not resumed and cannot swallow it)."""
+    try:
+        generator.close()
+    except BaseException as exc:
+        return exc
+    raise _wrapper_error(wrapper, "has second yield")
 
 
 def compile_wrapped(phase: str, inner: Callable[[Any], Any],
                     wrappers: Sequence[Callable[[Any], Any]]) -> Callable[[Any], Any]:
-    """``inner`` (a compiled phase) inside pluggy-style ``wrapper=True`` generators, the first
-    outermost, exactly as pluggy's caller runs them: each wrapper runs to its ``yield``, then
-    the phase; the result (or the exception, thrown in) goes back out through the wrappers,
-    innermost first, and what each returns (or raises) is what the next one out sees.
+    """``inner`` (a compiled phase) inside ``wrapper=True`` generators, the first outermost,
+    driven exactly as pluggy's caller drives them (the rules are :func:`_fold.fold`'s).
 
-    A wrapper that :func:`inline_wrapper` can rewrite becomes a plain function calling the
-    next one in (no generator per event); the others are driven as generators by
-    :func:`compile_driven`. Both behave the same; the first costs one Python call.
+    Each wrapper is the plugin's own generator function, called as written; it is driven by a
+    :func:`_pump` from a pool of its own (a pump in use by one call, thread or nested call is
+    not in the pool), one block of statements per wrapper, unrolled.
     """
-    run = inner
-    for wrapper in reversed(wrappers):  # innermost first: each wraps what is built so far
-        try:
-            run = inline_wrapper(wrapper, run)
-        except NotInlined as reason:
-            import logging  # only here: importing hookline does not load logging
-
-            logging.getLogger("hookline.pipeline").debug(
-                "phase %s: wrapper %s is driven as a generator: %s",
-                phase, _qualname(wrapper), reason)
-            run = compile_driven(phase, run, [wrapper])
-    return run
-
-
-def compile_driven(phase: str, inner: Callable[[Any], Any],
-                   wrappers: Sequence[Callable[[Any], Any]]) -> Callable[[Any], Any]:
-    """``inner`` inside ``wrappers`` driven as generators, as :func:`compile_wrapped` says.
-
-    Every wrapper is driven by a :func:`_pump` from a pool of its own (a pump in use by one
-    call, thread or nested call is not in the pool), one statement per wrapper unrolled.
-    """
-    ns: dict[str, Any] = {"_inner": inner, "_primed": _primed, "_misbehaved": _misbehaved}
+    ns: dict[str, Any] = {"_inner": inner, "_primed": _primed, "_thrown": _thrown,
+                          "_yielded_again": _yielded_again, "_did_not_yield": _did_not_yield}
     lines = ["def run_wrapped(event):",
-             f'    """Phase {phase!r} inside {len(wrappers)} wrapper(s) (generated)."""',
+             f'    """Phase {phase!r} inside {len(wrappers)} wrapper(s), driven (generated)."""',
              "    entered = 0", "    result = error = None", "    try:"]
     for index, wrapper in enumerate(wrappers):
         ns[f"_w{index}"], ns[f"_pool{index}"] = wrapper, []
         lines += [
+            f"        # {index}: {_qualname(wrapper)}".replace("\n", " "),
             "        try:",
             f"            p{index} = _pool{index}.pop()",
             "        except IndexError:  # none free: the first call, or calls in flight",
             f"            p{index} = _primed(_w{index})",
-            f"        p{index}.send(event)",
+            f"        returned = p{index}.send(event)",
             f"        if p{index}.gi_yieldfrom is None:",
-            f"            raise _misbehaved(_w{index}, p{index}, 'returned without yielding')",
+            f"            raise _did_not_yield(_w{index}, returned)",
             f"        entered = {index + 1}",
         ]
     lines += ["        result = _inner(event)",
@@ -552,242 +593,23 @@ def compile_driven(phase: str, inner: Callable[[Any], Any],
     for index in reversed(range(len(wrappers))):
         lines += [
             f"    if entered > {index}:",
-            "        try:",
-            f"            result = p{index}.send(result) if error is None else "
-            f"p{index}.throw(error)",
-            "        except BaseException as exc:",
-            "            if not (exc.__cause__ is error and isinstance(error, StopIteration)):",
-            "                result, error = None, exc  # (else PEP 479 wrapped what was thrown "
-            "in: passed on, as pluggy does)",
-            "        else:",
-            f"            if p{index}.gi_yieldfrom is None:",
-            "                error = None",
-            f"                _pool{index}.append(p{index})",
+            "        if error is None:",
+            "            try:",
+            f"                result = p{index}.send(result)",
+            "            except BaseException as exc:",
+            "                error = exc",
             "            else:",
-            f"                result, error = None, _misbehaved(_w{index}, p{index}, "
-            "'yielded twice')",
+            f"                if p{index}.gi_yieldfrom is None:  # it returned: pooled again",
+            f"                    _pool{index}.append(p{index})",
+            "                else:",
+            f"                    error = _yielded_again(_w{index}, p{index}.gi_yieldfrom)",
+            "        else:",
+            f"            result, error = _thrown(_w{index}, p{index}.gi_yieldfrom, result, "
+            "error)",
         ]
     lines += ["    if error is not None:", "        raise error", "    return result"]
     return compile_function("run_wrapped", lines, ns, what=f"phase {phase} wrapped")
 
 
-# -- phase wrappers inlined -------------------------------------------------------------------
-
-#: The rewritten wrapper's keyword-only parameters (their defaults are what it needs): the
-#: next function in, called where it yielded, and the test of where a StopIteration came from.
-_NEXT, _PASSED = "_hookline_next_", "_hookline_passed_"
-_STOP = "_hookline_stop_"
-
-
-class NotInlined(Exception):
-    """Why :func:`inline_wrapper` left a wrapper to be driven as a generator."""
-
-
-def inline_wrapper(wrapper: Callable[[Any], Any],
-                   inner: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """``wrapper`` (a ``wrapper=True`` generator function or method) rewritten from its own
-    source as a plain function that calls ``inner(event)`` where it yields.
-
-    Driving a generator per event costs several times a small phase; the rewrite costs one
-    call. It is made only where it provably behaves like the generator driven by pluggy
-    (:func:`_check_the_yield`): one bare ``yield`` that runs unless an exception is raised
-    before it, the event parameter never rebound, and the module's source compiling to the
-    very code the function runs (an edited file or a decorator's function is left alone).
-    The rewrite is compiled in its module's source, so names resolve as in the original
-    (closures, a class's private names, imports), and keeps its globals, closure, defaults,
-    file and line numbers: tracebacks point into the plugin's source. A StopIteration of its
-    own becomes RuntimeError, as PEP 479 does in a generator; one from the phase inside passes
-    through, as pluggy lets it. Raises :class:`NotInlined` with the reason otherwise.
-    """
-    function = getattr(wrapper, "__func__", wrapper)
-    if not isinstance(function, types.FunctionType) or not inspect.isgeneratorfunction(function):
-        raise NotInlined("not a generator function")
-    code = function.__code__
-    bound = isinstance(wrapper, types.MethodType)  # then the event is the second parameter
-    key = (code.co_filename, code, bound)  # code objects compare by content, not by file
-    rewritten = _REWRITTEN.get(key)
-    if rewritten is None:
-        try:
-            rewritten = _rewritten(function, bound)
-        except NotInlined as reason:
-            rewritten = str(reason)
-        _REWRITTEN[key] = rewritten
-    if isinstance(rewritten, str):
-        raise NotInlined(rewritten)
-    cells = dict(zip(code.co_freevars, function.__closure__ or ()))
-    inlined = types.FunctionType(rewritten, function.__globals__, function.__name__,
-                                 function.__defaults__,
-                                 tuple(cells[name] for name in rewritten.co_freevars))
-    inlined.__kwdefaults__ = {**(function.__kwdefaults__ or {}),
-                              _NEXT: inner, _PASSED: _passed_through}
-    inlined.__qualname__, inlined.__module__ = function.__qualname__, function.__module__
-    inlined.__doc__ = function.__doc__
-    if bound:
-        return types.MethodType(inlined, wrapper.__self__)  # type: ignore[attr-defined]
-    return inlined
-
-
-#: The rewritten code of each wrapper's code seen so far, or why it was not rewritten: the
-#: pipelines of one process (rebuilt after a quarantine, a worker's) rewrite a wrapper once.
-_REWRITTEN: dict[tuple[str, types.CodeType, bool], types.CodeType | str] = {}
-
-
-def _rewritten(function: types.FunctionType, bound: bool) -> types.CodeType:
-    """The code of :func:`inline_wrapper`'s rewrite of ``function`` (called as a method when
-    ``bound``), or :class:`NotInlined`."""
-    code = function.__code__
-    module, definition = _definition(function)
-    positional = [*definition.args.posonlyargs, *definition.args.args]
-    if len(positional) <= bound:
-        raise NotInlined("it takes no event parameter")
-    event = positional[bound].arg
-    _check_the_yield(definition)
-    if _rebinds(definition, event):
-        raise NotInlined(f"it may rebind its parameter {event!r}")
-    if {_STOP, _NEXT, _PASSED} & {*code.co_varnames, *code.co_names, *code.co_freevars}:
-        raise NotInlined("it uses a name the rewrite needs")
-    if not _same_code(_compiled(module, code), code):
-        raise NotInlined("its source does not compile to the code it runs")
-
-    for node in ast.walk(definition):  # its one bare yield becomes the call of the next one in
-        for name, value in ast.iter_fields(node):
-            if isinstance(value, ast.Yield):
-                call = ast.Call(ast.Name(_NEXT, ast.Load()), [ast.Name(event, ast.Load())], [])
-                setattr(node, name, ast.copy_location(call, value))
-    stop = ast.parse(f"try:\n    pass\nexcept StopIteration as {_STOP}:\n"
-                     f"    if {_PASSED}({_STOP}, {_NEXT}):\n        raise\n"
-                     f"    raise RuntimeError('generator raised StopIteration') from {_STOP}\n"
-                     ).body[0]
-    assert isinstance(stop, ast.Try)
-    for node in ast.walk(stop):  # the added lines are shown as the def line
-        if isinstance(node, (ast.stmt, ast.expr, ast.excepthandler)):
-            node.lineno = node.end_lineno = definition.lineno
-    stop.body, definition.body = definition.body, [stop]
-    for name in (_NEXT, _PASSED):
-        definition.args.kwonlyargs.append(ast.arg(name))
-        definition.args.kw_defaults.append(ast.Constant(None))
-    ast.fix_missing_locations(definition)
-    return _compiled(module, code)
-
-
-def _passed_through(stop: StopIteration, inner: Any) -> bool:
-    """Whether ``stop`` came out of ``inner`` (its frame is in the traceback). A generator
-    wrapper turns a StopIteration leaving it into RuntimeError (PEP 479); pluggy passes one
-    that was thrown into it on unchanged, so only the wrapper's own becomes RuntimeError."""
-    code = getattr(inner, "__func__", inner).__code__
-    trace = stop.__traceback__
-    while trace is not None:
-        if trace.tb_frame.f_code is code:
-            return True
-        trace = trace.tb_next
-    return False
-
-
-def _definition(function: types.FunctionType) -> tuple[ast.Module, ast.FunctionDef]:
-    """The source of ``function``'s module, parsed, and the ``def`` statement in it whose
-    code ``function`` runs (found by name and first line)."""
-    code = function.__code__
-    lines = linecache.getlines(code.co_filename, function.__globals__)
-    try:
-        module = ast.parse("".join(lines), code.co_filename)
-    except (SyntaxError, ValueError) as exc:
-        raise NotInlined(f"no source to parse: {exc}") from None
-    for node in ast.walk(module):
-        if isinstance(node, ast.FunctionDef) and node.name == code.co_name and min(
-                (node.lineno, *(d.lineno for d in node.decorator_list))) == code.co_firstlineno:
-            return module, node
-    raise NotInlined(f"no source: no def {code.co_name} at line {code.co_firstlineno} of "
-                     f"{code.co_filename}")
-
-
-def _contains(statement: ast.AST, node: ast.AST) -> bool:
-    return any(inside is node for inside in ast.walk(statement))
-
-
-def _check_the_yield(definition: ast.FunctionDef) -> None:
-    """That ``definition`` has one bare ``yield`` which runs unless an exception is raised
-    before it: the value of an expression statement, a ``return`` or an assignment to a name,
-    reached through ``try`` bodies and at most one single-item ``with`` at the top, first in
-    each (a statement before it there could raise an exception that is swallowed), with no
-    ``return`` before it. :class:`NotInlined` says which line breaks the rule."""
-    suspends = [node for node in ast.walk(definition)
-                if isinstance(node, (ast.Yield, ast.YieldFrom, ast.Await))]
-    if len(suspends) != 1 or not isinstance(suspends[0], ast.Yield):
-        raise NotInlined(f"it has {len(suspends)} yield or await expressions, not one yield")
-    the_yield = suspends[0]
-    if the_yield.value is not None:
-        raise NotInlined(f"line {the_yield.lineno}: it yields a value")
-    statements, top = definition.body, True
-    while True:
-        position = next((index for index, statement in enumerate(statements)
-                         if _contains(statement, the_yield)), None)
-        if position is None:
-            raise NotInlined(f"line {the_yield.lineno}: the yield is not in a statement body")
-        for before in statements[:position]:
-            if top and any(isinstance(node, ast.Return) for node in ast.walk(before)):
-                raise NotInlined(f"line {before.lineno}: it may return before the yield")
-            if not top:
-                raise NotInlined(f"line {before.lineno}: a statement before the yield in a try "
-                                 "or with body (its exception may be swallowed, the yield "
-                                 "skipped)")
-        statement = statements[position]
-        if isinstance(statement, (ast.Expr, ast.Return, ast.Assign, ast.AnnAssign)):
-            targets = getattr(statement, "targets", None) or [getattr(statement, "target", None)]
-            if statement.value is not the_yield or not all(
-                    target is None or isinstance(target, ast.Name) for target in targets):
-                raise NotInlined(f"line {statement.lineno}: the yield is inside an expression")
-            return
-        if not (isinstance(statement, ast.Try) or (
-                isinstance(statement, ast.With) and top and len(statement.items) == 1)) or not any(
-                _contains(inside, the_yield) for inside in statement.body):
-            raise NotInlined(f"line {statement.lineno}: the yield is inside a "
-                             f"{type(statement).__name__} statement where it may be skipped")
-        statements, top = statement.body, False
-
-
-def _rebinds(definition: ast.FunctionDef, name: str) -> bool:
-    """Whether anything in ``definition`` may bind ``name`` again or delete it (a nested
-    scope's own ``name`` counts too: telling scopes apart is not worth it here)."""
-    parameters = {id(arg) for arg in (*definition.args.posonlyargs, *definition.args.args)}
-    for node in ast.walk(definition):
-        if isinstance(node, ast.Name):
-            bound = node.id if not isinstance(node.ctx, ast.Load) else None
-        elif isinstance(node, ast.arg):
-            bound = node.arg if id(node) not in parameters else None
-        elif isinstance(node, (ast.Global, ast.Nonlocal)):
-            bound = name if name in node.names else None
-        elif isinstance(node, ast.alias):
-            bound = (node.asname or node.name).partition(".")[0]
-        elif node is not definition:  # def, class, except ... as, match captures
-            bound = getattr(node, "name", None) or getattr(node, "rest", None)
-        else:
-            bound = None
-        if bound == name:
-            return True
-    return False
-
-
-def _compiled(module: ast.Module, code: types.CodeType) -> types.CodeType:
-    """The code object of the function like ``code`` (by name and first line) that ``module``
-    compiles to."""
-    found = [compile(module, code.co_filename, "exec", dont_inherit=True)]
-    for constant in found:  # breadth first through every nested function and class body
-        if (constant.co_name, constant.co_firstlineno) == (code.co_name, code.co_firstlineno) \
-                and constant is not found[0]:
-            return constant
-        found += [const for const in constant.co_consts if isinstance(const, types.CodeType)]
-    raise NotInlined("its def statement did not compile")  # pragma: no cover - found above
-
-
-def _same_code(ours: types.CodeType, theirs: types.CodeType) -> bool:
-    """Whether two code objects do the same: bytecode, names, constants (nested code alike),
-    arguments and flags; line numbers may differ."""
-    for attribute in ("co_code", "co_flags", "co_names", "co_varnames", "co_freevars",
-                      "co_cellvars", "co_argcount", "co_posonlyargcount", "co_kwonlyargcount",
-                      "co_exceptiontable"):
-        if getattr(ours, attribute, None) != getattr(theirs, attribute, None):
-            return False
-    mine, yours = ours.co_consts, theirs.co_consts
-    return len(mine) == len(yours) and all(
-        _same_code(a, b) if isinstance(a, types.CodeType) and isinstance(b, types.CodeType)
-        else type(a) is type(b) and a == b for a, b in zip(mine, yours))
+def _qualname(function: Any) -> str:
+    return str(getattr(function, "__qualname__", function))

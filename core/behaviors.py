@@ -18,7 +18,8 @@ they are never retried, swallowed or cached.
 For configuration, :func:`parse` turns ``"retry(attempts=3)"`` or ``{"retry": {"attempts":
 3}}`` into a behaviour (literals only, never ``eval``), :func:`parse_table` validates a whole
 ``[behaviors]`` table, and :func:`inject` applies a list of behaviours to a function, the
-first outermost.
+first outermost. The spec grammar and its errors live in ``hookline._behavior_specs``; what
+``timed()`` records, :class:`Metrics` and its histograms, in :mod:`hookline.metrics`.
 
 How a wrapper is made: each behaviour's per-call code is one template below, serving sync
 and ``async def`` functions alike, compiled once per wrapped function by
@@ -37,22 +38,23 @@ import functools
 import inspect
 import math
 import os
-import re
 import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from contextvars import copy_context
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, ClassVar, TypeVar, cast
 
-from . import _codegen
+from . import _behavior_specs, _codegen
+from . import metrics as _metrics
+from ._behavior_specs import Rule, match, matching
 from .errors import BehaviorError, Drop, Reject, StageTimeout, short_repr
+from .metrics import BUCKETS, Metrics
 
 __all__ = [
-    "BUCKETS",
+    "BUCKETS",  # from hookline.metrics, where it is documented, as is Metrics
     "DEFAULT_METRICS",
     "FACTORIES",
     "Behavior",
@@ -550,170 +552,7 @@ def timeout(seconds: float) -> Behavior:
 
 
 # --------------------------------------------------------------------------------------------
-# timed and Metrics
-
-#: A latency of ``n`` ns lands in bin ``(n - 1).bit_length()``, which holds the latencies in
-#: ``(2**(i-1), 2**i]`` ns: fixed log-spaced buckets (powers of two) found with one int method.
-#: A bin is one int, ``calls << _SHIFT | ns``: a call adds ``n + _CALL`` to it, one update
-#: instead of two (the sum of a bin's latencies stays below 2**64 ns, 584 years).
-_BINS = 64
-_SHIFT = 64
-_CALL = 1 << _SHIFT
-_NS = _CALL - 1
-_FIRST_BOUND = 7  # 2**7 ns = 128 ns, the first bound exported
-
-#: The upper bounds of the exported histogram buckets, in seconds: 128 ns, 256 ns, ... 17 s.
-BUCKETS: tuple[float, ...] = tuple(2**i / 1e9 for i in range(_FIRST_BOUND, 35))
-
-
-class _Series:
-    """The figures of one name: per bin (see ``_BINS``) its calls and the sum of their
-    latencies in ns, packed in one int; the errors. Lists, so that wrappers update them in
-    place."""
-
-    __slots__ = ("bins", "errors", "name")
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.bins = [0] * _BINS
-        self.errors = [0]
-
-    def counts(self) -> list[int]:
-        """The calls in each bin."""
-        return [packed >> _SHIFT for packed in list(self.bins)]
-
-    def total_ns(self) -> int:
-        """The sum of all calls' latencies, in ns."""
-        return sum(packed & _NS for packed in list(self.bins))
-
-    def quantile(self, q: float) -> float:
-        """In seconds, estimated by linear interpolation within a bin (like Prometheus'
-        ``histogram_quantile``); 0.0 before any call."""
-        bins = self.counts()
-        rank, seen = q * sum(bins), 0
-        if not rank:
-            return 0.0
-        for index, count in enumerate(bins):
-            if count and seen + count >= rank:
-                lower = 1 << (index - 1) if index else 0
-                return (lower + ((1 << index) - lower) * (rank - seen) / count) / 1e9
-            seen += count
-        return 0.0  # not reached
-
-
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-class Metrics:
-    """Per-name call and error counters and latency histograms, recorded by ``timed()``.
-
-    An object, not a global: a pipeline, a run or a test has its own; :data:`DEFAULT_METRICS`
-    serves hand use. Pickles by its figures, so a worker's metrics can be shipped back and
-    :meth:`merge`\\ d. Recording takes no lock: under the GIL each update is a few bytecodes
-    with no call in between, so concurrent calls do not lose counts (on a free-threaded build
-    they may, rarely).
-    """
-
-    def __init__(self) -> None:
-        self._series: dict[str, _Series] = {}
-        self._lock = threading.Lock()
-
-    def _get(self, name: str) -> _Series:
-        """The series of ``name``, made on first use (two wrappers of one name share it)."""
-        with self._lock:
-            series = self._series.get(name)
-            if series is None:
-                series = self._series[name] = _Series(name)
-            return series
-
-    def _all(self) -> list[_Series]:
-        with self._lock:
-            return sorted(self._series.values(), key=lambda series: series.name)
-
-    def names(self) -> list[str]:
-        """The names recorded so far, sorted."""
-        return [series.name for series in self._all()]
-
-    def snapshot(self) -> dict[str, dict[str, Any]]:
-        """``{name: {"calls", "errors", "p50_us", "p99_us", "mean_us"}}``.
-
-        ``errors`` counts calls that raised an ``Exception`` (``Reject``/``Drop`` count as
-        calls, not errors); latencies are in microseconds, the quantiles estimated from the
-        histogram's buckets.
-        """
-        figures = {}
-        for series in self._all():
-            calls = sum(series.counts())
-            figures[series.name] = {
-                "calls": calls,
-                "errors": series.errors[0],
-                "p50_us": series.quantile(0.5) * 1e6,
-                "p99_us": series.quantile(0.99) * 1e6,
-                "mean_us": series.total_ns() / calls / 1e3 if calls else 0.0,
-            }
-        return figures
-
-    def prometheus_text(self, prefix: str = "hookline_stage") -> str:
-        """The figures in the Prometheus text exposition format (version 0.0.4): the counters
-        ``<prefix>_calls_total`` and ``<prefix>_errors_total`` and the histogram
-        ``<prefix>_latency_seconds``, labelled ``stage="<name>"``.
-
-        ``prefix`` keeps the families apart from others in one exposition.
-        """
-        if not re.fullmatch(r"[a-zA-Z_:][a-zA-Z0-9_:]*", prefix):
-            raise ValueError(f"prefix={prefix!r} is not a Prometheus metric name")
-        everything = [(series, _label(series.name), series.counts())
-                      for series in self._all()]
-        calls, errors, latency = (f"{prefix}_calls_total", f"{prefix}_errors_total",
-                                  f"{prefix}_latency_seconds")
-        lines = [
-            f"# HELP {calls} Calls of each timed stage.",
-            f"# TYPE {calls} counter",
-            *(f'{calls}{{stage="{label}"}} {sum(bins)}' for _, label, bins in everything),
-            f"# HELP {errors} Calls of each timed stage that raised an error.",
-            f"# TYPE {errors} counter",
-            *(f'{errors}{{stage="{label}"}} {series.errors[0]}'
-              for series, label, _ in everything),
-            f"# HELP {latency} Latency of each timed stage's calls.",
-            f"# TYPE {latency} histogram",
-        ]
-        for series, label, bins in everything:
-            cumulative = sum(bins[:_FIRST_BOUND])
-            for index, bound in enumerate(BUCKETS, _FIRST_BOUND):
-                cumulative += bins[index]
-                lines.append(f'{latency}_bucket{{stage="{label}",le="{bound!r}"}} {cumulative}')
-            lines.append(f'{latency}_bucket{{stage="{label}",le="+Inf"}} {sum(bins)}')
-            lines.append(f'{latency}_sum{{stage="{label}"}} {series.total_ns() / 1e9!r}')
-            lines.append(f'{latency}_count{{stage="{label}"}} {sum(bins)}')
-        return "\n".join(lines) + "\n"
-
-    def merge(self, other: Metrics) -> None:
-        """Add ``other``'s figures to these (every histogram has the same buckets)."""
-        for theirs in other._all():
-            mine = self._get(theirs.name)
-            for index, packed in enumerate(list(theirs.bins)):
-                mine.bins[index] += packed
-            mine.errors[0] += theirs.errors[0]
-
-    def reset(self) -> None:
-        """Set every figure to zero (wrappers already made go on recording into them)."""
-        for series in self._all():
-            series.bins[:] = [0] * _BINS
-            series.errors[0] = 0
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"series": [(s.name, list(s.bins), s.errors[0]) for s in self._all()]}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self._series, self._lock = {}, threading.Lock()
-        for name, bins, errors in state["series"]:
-            series = self._get(name)
-            series.bins[:], series.errors[0] = bins, errors
-
-    def __repr__(self) -> str:
-        return f"<hookline Metrics: {len(self._series)} series>"
-
+# timed
 
 #: Where ``timed()`` records when neither it nor :func:`inject` names a :class:`Metrics`.
 DEFAULT_METRICS = Metrics()
@@ -722,6 +561,7 @@ DEFAULT_METRICS = Metrics()
 class _Timed(Behavior):
     __slots__ = ("_metrics", "_name")
     name = "timed"
+    # The last line is Histogram.add inlined: one addition records the call and its time.
     _template = """\
 {async_}def {wrapper}({params}):
     _start = _clock()
@@ -732,7 +572,8 @@ class _Timed(Behavior):
         raise
     finally:
         _elapsed = _clock() - _start
-        _bins[(_elapsed - 1).bit_length()] += _elapsed + _CALL
+        _length = _elapsed.bit_length()
+        _bins[(_elapsed >> _SHIFTS[_length]) + _OFFSETS[_length]] += _elapsed + _SAMPLE
 """
 
     def __init__(self, options: dict[str, Any]) -> None:
@@ -743,9 +584,11 @@ class _Timed(Behavior):
     def _namespace(self, stage: str, metrics: Metrics | None,
                    is_async: bool) -> dict[str, Any]:
         where = self._metrics if self._metrics is not None else metrics
-        series = (where if where is not None else DEFAULT_METRICS)._get(self._name or stage)
-        return {"_clock": time.perf_counter_ns, "_bins": series.bins, "_CALL": _CALL,
-                "_errors": series.errors}
+        latency, errors = (where if where is not None else DEFAULT_METRICS).series(
+            self._name or stage)
+        return {"_clock": time.perf_counter_ns, "_bins": latency.bins, "_errors": errors,
+                "_SHIFTS": _metrics._SHIFTS, "_OFFSETS": _metrics._OFFSETS,
+                "_SAMPLE": _metrics.SAMPLE}
 
 
 def timed(name: str | None = None, metrics: Metrics | None = None) -> Behavior:
@@ -754,11 +597,11 @@ def timed(name: str | None = None, metrics: Metrics | None = None) -> Behavior:
     Recorded under ``name`` (default: the stage name given to :func:`inject`, else the
     function's ``module.Qualname``) into ``metrics``, else the :class:`Metrics` given to
     :func:`inject`, else :data:`DEFAULT_METRICS`. Per call: two clock reads and one addition
-    to the call's bucket, which holds its calls and their total time in one int (buckets are
-    powers of two of nanoseconds, found by ``int.bit_length``).
+    to the call's bucket of a :class:`hookline.metrics.Histogram`, which holds its calls and
+    their total time in one int.
     """
     if metrics is not None and not isinstance(metrics, Metrics):
-        raise _invalid("timed", "metrics", metrics, "must be a hookline.behaviors.Metrics")
+        raise _invalid("timed", "metrics", metrics, "must be a hookline.metrics.Metrics")
     return _Timed({"name": _name("timed", "name", name), "metrics": metrics})
 
 
@@ -1000,7 +843,7 @@ def cached(key: Any = None, maxsize: int | None = 1024, ttl: float | None = None
 
 
 # --------------------------------------------------------------------------------------------
-# Specs, injection, matching
+# Specs and injection
 
 #: The behaviours a spec may name, by name.
 FACTORIES: Mapping[str, Callable[..., Behavior]] = MappingProxyType({
@@ -1011,88 +854,6 @@ FACTORIES: Mapping[str, Callable[..., Behavior]] = MappingProxyType({
     "timeout": timeout,
     "traced": traced,
 })
-
-
-def _factory(name: str, where: str) -> Callable[..., Behavior]:
-    factory = FACTORIES.get(name)
-    if factory is None:
-        import difflib
-
-        close = difflib.get_close_matches(name, FACTORIES, n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise BehaviorError(f"unknown behaviour {name!r}{where}{hint} "
-                            f"(known: {', '.join(sorted(FACTORIES))})", name)
-    return factory
-
-
-def _build(name: str, args: Sequence[Any], kwargs: Mapping[str, Any], where: str) -> Behavior:
-    factory = _factory(name, where)
-    parameters = inspect.signature(factory).parameters
-    takes = ", ".join(parameters) or "no arguments"
-    if len(args) > len(parameters):
-        raise BehaviorError(f"{name}: too many positional arguments {list(args)!r}{where}; "
-                            f"{name} takes {takes}", name)
-    for argument in kwargs:
-        if argument not in parameters:
-            import difflib
-
-            close = difflib.get_close_matches(argument, parameters, n=1, cutoff=0.5)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise BehaviorError(
-                f"{name}: unknown argument {argument}={short_repr(kwargs[argument])}{where}"
-                f"{hint} ({name} takes {takes})", name, argument)
-    try:
-        bound = inspect.signature(factory).bind(*args, **kwargs)
-    except TypeError as error:
-        raise BehaviorError(f"{name}: {error}{where} ({name} takes {takes})", name) from None
-    try:
-        return factory(*bound.args, **bound.kwargs)
-    except BehaviorError as error:
-        if not where:
-            raise
-        raise BehaviorError(f"{error}{where}", error.behavior, error.argument) from None
-
-
-def _literal(name: str, argument: str, node: Any, text: str) -> Any:
-    import ast
-
-    try:
-        return ast.literal_eval(node)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        source = ast.get_source_segment(text, node) or ast.dump(node)
-        raise BehaviorError(
-            f"{name}: {argument}={source} in {text!r} is not a literal; a spec takes numbers, "
-            "strings, True/False/None, lists, tuples and dicts", name, argument) from None
-
-
-def _parse_text(text: str) -> tuple[str, list[Any], dict[str, Any]]:
-    import ast
-
-    where = f" in {text!r}"
-    try:
-        node = ast.parse(text.strip(), mode="eval").body
-    except SyntaxError as error:
-        raise BehaviorError(f"cannot parse behaviour spec {text!r}: {error.msg}") from None
-    if isinstance(node, ast.Name):
-        _factory(node.id, where)
-        return node.id, [], {}
-    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
-        raise BehaviorError(f"behaviour spec {text!r} is not a call like 'retry(attempts=3)'")
-    name = node.func.id
-    _factory(name, where)
-    args, kwargs = [], {}
-    for position, value in enumerate(node.args):
-        if isinstance(value, ast.Starred):
-            raise BehaviorError(f"{name}: *arguments are not allowed{where}", name)
-        args.append(_literal(name, f"argument {position + 1}", value, text.strip()))
-    for keyword in node.keywords:
-        if keyword.arg is None:
-            raise BehaviorError(f"{name}: **arguments are not allowed{where}", name)
-        if keyword.arg in kwargs:
-            raise BehaviorError(f"{name}: argument {keyword.arg} given twice{where}", name,
-                                keyword.arg)
-        kwargs[keyword.arg] = _literal(name, keyword.arg, keyword.value, text.strip())
-    return name, args, kwargs
 
 
 def parse(spec: str | Mapping[str, Any] | Behavior) -> Behavior:
@@ -1106,25 +867,16 @@ def parse(spec: str | Mapping[str, Any] | Behavior) -> Behavior:
     """
     if isinstance(spec, Behavior):
         return spec
-    if isinstance(spec, str):
-        name, args, kwargs = _parse_text(spec)
-        return _build(name, args, kwargs, f" in {spec!r}")
-    if isinstance(spec, Mapping):
-        if len(spec) != 1:
-            raise BehaviorError(f"a behaviour table names exactly one behaviour, not "
-                                f"{sorted(map(str, spec)) or 'none'}")
-        ((name, value),) = spec.items()
-        if not isinstance(name, str):
-            raise BehaviorError(f"a behaviour name is a string, not {short_repr(name)}")
-        where = f" in {{{name!r}: {short_repr(value)}}}"
-        if isinstance(value, Mapping):
-            return _build(name, [], {str(k): v for k, v in value.items()}, where)
-        if isinstance(value, (list, tuple)):
-            return _build(name, list(value), {}, where)
-        return _build(name, [] if value is None else [value], {}, where)
-    raise BehaviorError(
-        f"a behaviour spec is a string like 'retry(attempts=3)' or a table like "
-        f"{{retry = {{attempts = 3}}}}, not {short_repr(spec)}")
+    return _behavior_specs.build(spec, FACTORIES)
+
+
+def parse_table(table: Mapping[str, Any], *, source: str = "[behaviors]") -> tuple[Rule, ...]:
+    """Validate a ``[behaviors]`` table (``{"fraud.*": ["retry(attempts=3)", ...]}``), in order.
+
+    Each value is a list of specs (or one spec). Errors name ``source``, the pattern and the
+    position: ``hookline.toml [behaviors] 'fraud.*' #2: unknown behaviour 'retyr'...``.
+    """
+    return _behavior_specs.parse_table(table, source=source, parse=parse)
 
 
 def inject(function: F, behaviors: Iterable[Behavior | str | Mapping[str, Any]], *,
@@ -1142,63 +894,3 @@ def inject(function: F, behaviors: Iterable[Behavior | str | Mapping[str, Any]],
     for behavior in reversed(chain):
         function = behavior.wrap(function, name=name, metrics=metrics)
     return function
-
-
-def match(pattern: str, stage_name: str) -> bool:
-    """Whether ``pattern`` selects the qualified stage name ``stage_name``.
-
-    Shell-style, case-sensitive (``fraud.*``, ``*.velocity``, ``*``); a pattern without
-    wildcards also selects the stages under it, as ``before=``/``after=`` do: ``fraud``
-    selects ``fraud.velocity``.
-    """
-    from fnmatch import fnmatchcase
-
-    return (stage_name == pattern or stage_name.startswith(pattern + ".")
-            or fnmatchcase(stage_name, pattern))
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One entry of a ``[behaviors]`` table: the stages ``pattern`` selects get
-    ``behaviors`` (first outermost); ``source`` says where the rule came from."""
-
-    pattern: str
-    behaviors: tuple[Behavior, ...]
-    source: str = "code"
-
-    def matches(self, stage_name: str) -> bool:
-        return match(self.pattern, stage_name)
-
-
-def parse_table(table: Mapping[str, Any], *, source: str = "[behaviors]") -> tuple[Rule, ...]:
-    """Validate a ``[behaviors]`` table (``{"fraud.*": ["retry(attempts=3)", ...]}``), in order.
-
-    Each value is a list of specs (or one spec). Errors name ``source``, the pattern and the
-    position: ``hookline.toml [behaviors] 'fraud.*' #2: unknown behaviour 'retyr'...``.
-    """
-    if not isinstance(table, Mapping):
-        raise BehaviorError(f"{source} must be a table of stage patterns to lists of "
-                            f"behaviours, not {short_repr(table)}")
-    rules = []
-    for pattern, specs in table.items():
-        if not isinstance(pattern, str) or not pattern:
-            raise BehaviorError(f"{source}: {short_repr(pattern)} is not a stage pattern")
-        items = [specs] if isinstance(specs, (str, Mapping)) else specs
-        if not isinstance(items, (list, tuple)):
-            raise BehaviorError(f"{source} {pattern!r}: expected a list of behaviours, "
-                                f"not {short_repr(specs)}")
-        behaviors = []
-        for position, spec in enumerate(items, 1):
-            try:
-                behaviors.append(parse(spec))
-            except BehaviorError as error:
-                raise BehaviorError(f"{source} {pattern!r} #{position}: {error}",
-                                    error.behavior, error.argument) from None
-        rules.append(Rule(pattern, tuple(behaviors), source))
-    return tuple(rules)
-
-
-def matching(rules: Iterable[Rule], stage_name: str) -> list[Rule]:
-    """The rules that select ``stage_name``, in order; their behaviours, concatenated, are
-    what to :func:`inject` (``[b for r in matching(rules, name) for b in r.behaviors]``)."""
-    return [rule for rule in rules if rule.matches(stage_name)]

@@ -26,9 +26,7 @@ DEMO_EVENTS = 100_000
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .errors import PluginError, RunAborted
-    from .executors.process import ExecutorError
-    from .flags import FlagError
+    from .errors import ExecutorError, FlagError, PluginError, RunAborted
     from .generate import write_jsonl
     from .pipeline import Pipeline
     from .runner import run
@@ -143,7 +141,7 @@ def _flag_assignments(items: Sequence[str]) -> dict[str, str]:
 
 def _cmd_flags(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .flags import FlagError
+    from .errors import FlagError
     from .pipeline import Pipeline
 
     config = load_config(args.config)
@@ -172,8 +170,7 @@ def _cmd_flags(args: argparse.Namespace) -> int:
 
 def _cmd_replay(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .errors import PluginError
-    from .flags import FlagError
+    from .errors import FlagError, PluginError
     from .pipeline import Pipeline
     from .replay import replay
 
@@ -276,9 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("-o", "--output", help="file to write (default stdout)")
     generate.set_defaults(handler=_cmd_generate)
 
-    from . import contracts, scaffold
+    from . import _check, scaffold
 
-    contracts.add_arguments(commands)
+    _check.add_arguments(commands)
     scaffold.add_arguments(commands)
     return parser
 
@@ -292,8 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except Exception as exc:
-        from .config import ConfigError
-        from .errors import SchemaError
+        from .errors import ConfigError, SchemaError
 
         if isinstance(exc, ConfigError):
             print(f"hookline: configuration error: {exc}", file=sys.stderr)

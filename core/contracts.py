@@ -38,14 +38,12 @@ from types import MappingProxyType, ModuleType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from . import hookspecs
-from .registry import Stage, StageInfo, current_registry
+from ._suggest import did_you_mean as _close
+from .registry import Stage, StageInfo, StageMeta, current_registry, plugin_name
 
 if TYPE_CHECKING:
-    import argparse
-
     import pluggy
 
-    from .loader import PluginRecord
     from .registry import Registry
     from .schema import Event
 
@@ -53,8 +51,6 @@ __all__ = [
     "CODES",
     "StageContract",
     "Violation",
-    "add_arguments",
-    "cmd_check",
     "flags_declared_by",
     "format_violations",
     "verify",
@@ -332,14 +328,6 @@ def _call_text(name: str, function: Any) -> str:
     """``Velocity.process(self, evt, *, extra=1)``: a signature as written, unannotated."""
     bare = [p.replace(annotation=p.empty) for p in _parameters(function) or []]
     return f"{name}{inspect.Signature(bare)}"
-
-
-def _close(name: str, candidates: Iterable[str]) -> str:
-    """``; did you mean 'x'?`` or nothing."""
-    import difflib
-
-    found = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return f"; did you mean {found[0]!r}?" if found else ""
 
 
 # -- the checks ---------------------------------------------------------------------------------
@@ -696,16 +684,15 @@ def verify(
     violation. ``plugin`` names the plugin in the violations (default: as the loader names
     it, ``hookline_fraud`` → ``fraud``); ``registry`` is where stage classes were recorded.
     """
-    from .loader import _default_name, _stage_classes
-
-    if isinstance(obj, ModuleType) and _nothing_to_check(obj, registry or current_registry()):
+    registry = registry or current_registry()
+    if isinstance(obj, ModuleType) and _nothing_to_check(obj, registry):
         return []
-    checker = _Checker(plugin or _default_name(obj), declared_flags, known_plugins)
-    if isinstance(obj, type) and (issubclass(obj, Stage) or hasattr(obj, "__stage__")):
+    checker = _Checker(plugin or plugin_name(obj), declared_flags, known_plugins)
+    if isinstance(obj, StageMeta) or (isinstance(obj, type) and hasattr(obj, "__stage__")):
         checker.stage(obj)
         return checker.found
     if isinstance(obj, ModuleType):
-        for info in _stage_classes(obj, registry or current_registry()):
+        for info in registry.stages_of(obj):
             checker.stage(info.cls)
     checker.hooks(obj)
     return checker.found
@@ -766,7 +753,7 @@ def flags_declared_by(objects: Iterable[Any]) -> set[str]:
     """
     names: set[str] = set()
     for obj in objects:
-        if isinstance(obj, type) and issubclass(obj, Stage):
+        if isinstance(obj, StageMeta):
             continue
         if isinstance(obj, ModuleType) and _nothing_to_check(obj, current_registry()):
             continue
@@ -780,105 +767,3 @@ def flags_declared_by(objects: Iterable[Any]) -> set[str]:
             except Exception:
                 continue
     return names
-
-
-# -- hookline check -----------------------------------------------------------------------------
-
-
-def _violations(record: PluginRecord) -> list[Violation]:
-    """The violations the loader refused a plugin for."""
-    return list(getattr(record, "violations", None) or ())
-
-
-def add_arguments(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``hookline check`` to the CLI's subcommands."""
-    check = commands.add_parser(
-        "check", help="verify every installed plugin against the stage contract",
-        description="Load the selected plugins as a run would and verify each against the "
-                    "stage contract. Prints every violation with the plugin, its distribution "
-                    "and version, and the file and line to fix; exits 1 when there is any, or "
-                    "when a plugin fails to load.")
-    check.add_argument("--format", choices=("text", "json"), default="text")
-    check.set_defaults(handler=cmd_check)
-
-
-def cmd_check(args: argparse.Namespace) -> int:
-    """``hookline check``: 0 when every selected plugin loads and satisfies the contract, else 1.
-
-    The plugins are loaded as a run loads them; the loader verifies each against the contract
-    and refuses a violating one, recording its violations.
-    """
-    import json
-
-    from .config import load_config
-    from .discovery import installed
-    from .loader import FAILED, LOADED, load_entry_points
-
-    plugins = load_entry_points(installed(), load_config(getattr(args, "config", None)))
-    results = [(record, _violations(record)) for record in plugins.records]
-    bad = [(r, found) for r, found in results if found or r.status == FAILED]
-    notes = _driven_wrappers(plugins)
-    if getattr(args, "format", "text") == "json":
-        print(json.dumps([{**_identity(r), "status": _status(r, found), "error": r.error,
-                           "violations": [v.as_dict() for v in found],
-                           "notes": notes.get(r.name, [])}
-                          for r, found in results], indent=2))
-        return 1 if bad else 0
-    if not results:
-        print("no hookline plugins installed (entry point group 'hookline.plugins')")
-        return 0
-    for record, found in results:
-        dist = f"{record.distribution} {record.version}" if record.distribution else "-"
-        print(f"{record.name:<16} {_status(record, found):<13} {dist:<28} {record.module}")
-        origin = f"{record.distribution} {record.version}" if record.distribution else None
-        for violation in found:
-            print(f"    {violation.format(origin)}")
-        if record.status == FAILED and not found:
-            print(f"    error: {record.error}")
-        for note in notes.get(record.name, []):
-            print(f"    note: {note}")
-    checked = sum(1 for r, _ in results if r.status in (LOADED, FAILED))
-    if bad:
-        count = sum(len(found) for _, found in bad)
-        broken = sum(1 for r, found in bad if not found)
-        parts = [f"{count} contract violation{'s' if count != 1 else ''}"] if count else []
-        parts += [f"{broken} could not load"] if broken else []
-        print(f"hookline check: {len(bad)} of {checked} plugin(s) failed: {', '.join(parts)}")
-        return 1
-    print(f"hookline check: all {checked} selected plugin(s) satisfy the stage contract")
-    return 0
-
-
-def _driven_wrappers(plugins: Any) -> dict[str, list[str]]:
-    """By plugin, a note for each phase wrapper that runs as a generator instead of being
-    inlined (see 'Phase wrappers' in the hook reference): not wrong, only slower per event."""
-    from . import _codegen
-    from .hookspecs import PHASES, phase_hook
-
-    notes: dict[str, list[str]] = {}
-    for phase in PHASES:
-        for impl in plugins.impls(phase_hook(phase)):
-            if not impl.wrapper:
-                continue
-            try:
-                _codegen.inline_wrapper(impl.function, lambda event: event)
-            except _codegen.NotInlined as reason:
-                code = getattr(getattr(impl.function, "__func__", impl.function), "__code__",
-                               None)
-                where = f" ({code.co_filename}:{code.co_firstlineno})" if code else ""
-                notes.setdefault(impl.plugin_name.partition(".")[0], []).append(
-                    f"{phase_hook(phase)} wrapper{where} runs as a generator for every event, "
-                    f"not inlined: {reason}")
-    return notes
-
-
-def _status(record: PluginRecord, found: list[Violation]) -> str:
-    if found:
-        return "violations"
-    return "ok" if record.status == "loaded" else record.status
-
-
-def _identity(record: PluginRecord) -> dict[str, Any]:
-    return {"name": record.name, "distribution": record.distribution,
-            "version": record.version, "module": record.module}
-

@@ -73,13 +73,6 @@ def _cache_file() -> str:
     return os.path.join(_cache_dir(), f"entry-points-{zlib.crc32(ident):08x}.json")
 
 
-def cache_dir() -> Path:
-    """Where the cache lives: ``$HOOKLINE_CACHE_DIR``, else the user's cache folder."""
-    from pathlib import Path
-
-    return Path(_cache_dir())
-
-
 def cache_path() -> Path:
     """The cache file of this interpreter (one per environment)."""
     from pathlib import Path

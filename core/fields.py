@@ -1,9 +1,11 @@
 """Field descriptors: how a schema declares its fields, and the definition of what is valid.
 
 Each field is a descriptor. ``__set_name__`` binds it to its schema, ``__set__`` guards every
-assignment. What is valid is defined once, in :meth:`Field.problems`: the generated
-``__init__``/``from_dict`` (see ``_codegen``) inline an equivalent condition for speed, and a
-property test keeps the two in step.
+assignment. A field states its check once, as rules written in Python source
+(:meth:`Field.rules`); hookline compiles those rules into the field's :meth:`Field.check` (the
+message of the first rule a value breaks) and into the check that guards assignment, and
+inlines the same rules into a schema's generated ``__init__``/``from_dict`` (``_codegen``).
+:meth:`Field.problems`, built on ``check()``, is the reference definition of validity.
 
 Strict by default: no silent coercion, ``True`` is not an integer, NaN and infinities are not
 numbers unless a field allows them.
@@ -16,7 +18,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
-from .errors import FieldError, SchemaError, ValidationError
+from .errors import FieldError, FrozenInstanceError, SchemaError, ValidationError
 
 if TYPE_CHECKING:
     from .schema import Schema
@@ -62,6 +64,32 @@ class _Missing:
 MISSING: Any = _Missing()
 
 
+class Rule:
+    """One condition every valid value of a field meets, as Python source over a variable.
+
+    ``test`` is an expression, true when the value passes; a field's rules are joined with
+    ``and``, so a test with a top-level ``or`` is written in parentheses. ``message`` is an
+    expression for the error message, or None for a rule on a container's items, whose
+    errors :meth:`Field.problems` names item by item. With ``loop=(item, iterable)``, the
+    test is over ``item`` and must hold for every item of ``iterable``.
+
+    A field's rules are in order: a test may rely on the rules without a loop before it (a
+    length rule comes after the type rule), loops come last, and the first rule a value
+    breaks gives the message.
+    """
+
+    __slots__ = ("loop", "message", "test")
+
+    def __init__(self, test: str, message: str | None, loop: tuple[str, str] | None = None
+                 ) -> None:
+        self.test = test
+        self.message = message
+        self.loop = loop
+
+    def __repr__(self) -> str:
+        return f"Rule({self.test!r}, {self.message!r}, {self.loop!r})"
+
+
 def _never(value: Any) -> bool:
     return False
 
@@ -75,6 +103,9 @@ class Field(Generic[T]):
 
     #: Expression text describing the field's accepted values, used in messages.
     kind: str = "value"
+
+    #: True when :meth:`convert` is not the identity (the generated code then calls it).
+    converts = False
 
     def __init__(
         self,
@@ -95,11 +126,6 @@ class Field(Generic[T]):
                 f"{self!r}: a mutable default would be shared by every event; "
                 f"use a factory such as default={type(default).__name__}"
             )
-        if default is not MISSING:
-            sample = default() if callable(default) else default
-            problems = self.problems(sample, "default")
-            if problems:
-                raise SchemaError(f"{self!r}: its default is invalid: {problems[0]}")
 
     # -- descriptor protocol -------------------------------------------------------------
     def __set_name__(self, owner: type[Any], name: str) -> None:
@@ -108,15 +134,13 @@ class Field(Generic[T]):
 
     def __set__(self, instance: Any, value: Any) -> None:
         if instance.__frozen__:
-            from .errors import FrozenInstanceError
-
             raise FrozenInstanceError(
                 f"{type(instance).__name__} is frozen: cannot assign field {self.name!r}"
             )
         accepts = self._accepts
         if accepts is None:
             accepts = self._accepts = self._compile_accepts()
-        if accepts(value):  # the common case: the inlined check, compiled once per field
+        if accepts(value):  # the common case: the field's rules, compiled once per field
             instance.__dict__[self.name] = value
         else:
             instance.__dict__[self.name] = self.validate(value, self.name)
@@ -127,9 +151,18 @@ class Field(Generic[T]):
         """A function that is true for values stored as they are (false: take the slow path)."""
         if not self.inlinable():
             return _never
-        from ._codegen import compile_accepts
+        from . import _codegen  # late: `import hookline` compiles nothing
 
-        return compile_accepts(self)
+        namespace: dict[str, Any] = {}
+        rules = self.rules("v", namespace)
+        assert rules is not None  # inlinable() says so
+        return _codegen.compile_accepts("v", rules, namespace, what=self._label())
+
+    def _label(self) -> str:
+        """How compiled functions name the field: ``app.Purchase.amount`` once bound."""
+        if self.owner is None:
+            return repr(self)
+        return f"{self.owner.__module__}.{self.owner.__qualname__}.{self.name}"
 
     if TYPE_CHECKING:
         # Reads go straight to the instance dict at run time (no __get__, so CPython's
@@ -152,9 +185,32 @@ class Field(Generic[T]):
             return None  # optional field
         return self.default() if callable(self.default) else self.default
 
+    def rules(self, v: str, namespace: dict[str, Any]) -> list[Rule] | None:
+        """The check of a non-None value, as :class:`Rule` s over the variable ``v``.
+
+        The one statement of what the field accepts: compiled into :meth:`check` and into
+        the check that guards assignment, and inlined into a schema's generated code. Names
+        the rules use go into ``namespace`` (suffixed with ``v`` when they are the field's
+        own). None: the field has no rules and overrides :meth:`check` in plain Python.
+        """
+        return None
+
     def check(self, value: Any) -> str | None:
-        """Type and constraint check of a non-None value: an error message, or None if valid."""
-        raise NotImplementedError
+        """Type and constraint check of a non-None value: an error message, or None if valid.
+
+        Compiled from :meth:`rules` when first called, and then called directly: the compiled
+        function replaces this method on the instance. A field of your own may override it
+        instead of declaring rules (its checks are then never inlined).
+        """
+        from . import _codegen  # late: `import hookline` compiles nothing
+
+        namespace: dict[str, Any] = {}
+        rules = self.rules("v", namespace)
+        if rules is None:
+            raise NotImplementedError(f"{type(self).__name__} defines neither rules() nor check()")
+        check = _codegen.compile_check("v", rules, namespace, what=self._label())
+        self.__dict__["check"] = check
+        return check(value)
 
     def problems(self, value: Any, path: str) -> list[FieldError]:
         """Every problem with ``value`` for this field at ``path``; empty when it is valid."""
@@ -182,9 +238,6 @@ class Field(Generic[T]):
         """Turn a valid input value into the stored value (identity for most fields)."""
         return value
 
-    #: True when :meth:`convert` is not the identity (the generated code then calls it).
-    converts = False
-
     def validate(self, value: Any, path: str) -> Any:
         """Check ``value`` and return what to store, or raise :class:`ValidationError`."""
         problems = self.problems(value, path)
@@ -192,28 +245,12 @@ class Field(Generic[T]):
             raise ValidationError(problems, getattr(self.owner, "__name__", None))
         return value if value is None or not self.converts else self.convert(value)
 
-    # -- code generation -----------------------------------------------------------------
-    def condition(self, var: str, ns: dict[str, Any]) -> str | None:
-        """A Python expression over ``var`` that is true exactly when :meth:`check` passes.
-
-        Names it needs go into ``ns`` (prefixed by ``var`` to stay unique). Returns None when
-        the check cannot be inlined; the generated code then calls :meth:`problems`.
-        """
-        return None
-
-    def check_lines(self, var: str, ns: dict[str, Any], fail: str) -> list[str] | None:
-        """Statements that run ``fail`` when ``var`` is invalid (by default, one ``if``).
-
-        Fields whose check needs a loop (lists) override this; None means "not inlinable".
-        """
-        condition = self.condition(var, ns)
-        if condition is None:
-            return None
-        return [f"if not ({condition}):", f"    {fail}"]
-
     def inlinable(self) -> bool:
-        """The generated code may use :meth:`condition` instead of calling :meth:`problems`."""
-        return not self.validators and not self.converts
+        """The generated code may inline :meth:`rules` instead of calling :meth:`problems`:
+        no validators, no conversion, and rules rather than a hand-written ``check()``."""
+        cls = type(self)
+        return (not self.validators and not self.converts
+                and cls.rules is not Field.rules and cls.check is Field.check)
 
     # -- identity ------------------------------------------------------------------------
     def spec(self) -> tuple[Any, ...]:
@@ -245,6 +282,42 @@ class Field(Generic[T]):
         return []
 
 
+def _item_rule(field: Field[Any] | None, item: str, iterable: str,
+               namespace: dict[str, Any]) -> list[Rule]:
+    """The rule "every ``item`` of ``iterable`` is valid for ``field``" (None items pass when
+    ``field`` is optional). It has no message: ``problems()`` names each bad item's path."""
+    if field is None:
+        return []
+    rules = field.rules(item, namespace)
+    if rules is None:
+        return []  # a hand-written check(): the container is not inlinable either
+    from . import _codegen  # late, as rules are only asked for when compiling
+
+    test = _codegen.condition(rules, namespace)
+    if field.optional:
+        test = f"({item} is None or {test})"
+    return [Rule(test, None, (item, iterable))]
+
+
+def _length_rules(v: str, minimum: int, maximum: int | None, unit: str, empty: str,
+                  namespace: dict[str, Any]) -> list[Rule]:
+    """The length bounds of a str or list ``v``; "not empty" alone is the value's truth."""
+    rules = []
+    if minimum == 1:
+        rules.append(Rule(v, repr(empty)))
+    elif minimum > 1:
+        namespace["_len"] = len
+        rules.append(Rule(f"_len({v}) >= {minimum}",
+                          repr(f"must have at least {minimum} {unit}")))
+    if maximum is not None:
+        namespace["_len"] = len
+        rules.append(Rule(f"_len({v}) <= {maximum}", repr(f"must have at most {maximum} {unit}")))
+    return rules
+
+
+_NOT_FINITE = "'must be a finite number'"
+
+
 def _bounds_text(
     minimum: float | None, maximum: float | None, exclusive_min: bool, exclusive_max: bool
 ) -> str:
@@ -268,29 +341,38 @@ class _Bounded(Field[T]):
         exclusive_maximum: bool = False,
         **kwargs: Any,
     ) -> None:
+        for bound in (minimum, maximum):
+            if bound is not None and (bound != bound or bound in (math.inf, -math.inf)):
+                raise SchemaError(f"{type(self).__name__}: a bound must be finite, not {bound!r}")
         self.minimum = minimum
         self.maximum = maximum
         self.exclusive_minimum = exclusive_minimum
         self.exclusive_maximum = exclusive_maximum
-        self._too_low = f"must be {_bounds_text(minimum, None, exclusive_minimum, False)}"
-        self._too_high = f"must be {_bounds_text(None, maximum, False, exclusive_maximum)}"
         super().__init__(**kwargs)
 
-    def _bounds_problem(self, value: Any) -> str | None:
-        low, high = self.minimum, self.maximum
-        if low is not None and not (value > low if self.exclusive_minimum else value >= low):
-            return self._too_low
-        if high is not None and not (value < high if self.exclusive_maximum else value <= high):
-            return self._too_high
-        return None
+    def _bound_rules(self, v: str, namespace: dict[str, Any], *, finite: bool) -> list[Rule]:
+        """The bounds; with ``finite``, NaN and ±inf are refused too ("must be a finite number").
 
-    def _bounds_condition(self, var: str) -> list[str]:
-        parts = []
-        if self.minimum is not None:
-            parts.append(f"{var} {'>' if self.exclusive_minimum else '>='} {self.minimum!r}")
-        if self.maximum is not None:
-            parts.append(f"{var} {'<' if self.exclusive_maximum else '<='} {self.maximum!r}")
-        return parts
+        NaN fails every comparison, so a bound refuses NaN and one infinity by itself (its
+        message then tells which it was), and a missing bound is replaced by that infinity:
+        the generated code makes two comparisons, not four.
+        """
+        if finite:
+            namespace["_inf"], namespace["_ninf"] = math.inf, -math.inf
+        low = (self.minimum, ">" if self.exclusive_minimum else ">=", "_ninf",
+               _bounds_text(self.minimum, None, self.exclusive_minimum, False))
+        high = (self.maximum, "<" if self.exclusive_maximum else "<=", "_inf",
+                _bounds_text(None, self.maximum, False, self.exclusive_maximum))
+        rules = []
+        for bound, operator, infinity, text in (low, high):
+            if bound is not None:
+                message = repr(f"must be {text}")
+                if finite:
+                    message = f"{message} if _ninf < {v} < _inf else {_NOT_FINITE}"
+                rules.append(Rule(f"{v} {operator} {bound!r}", message))
+            elif finite:
+                rules.append(Rule(f"{v} {operator[0]} {infinity}", _NOT_FINITE))
+        return rules
 
     def _options(self) -> tuple[Any, ...]:
         return (self.minimum, self.maximum, self.exclusive_minimum, self.exclusive_maximum)
@@ -320,30 +402,9 @@ class Number(_Bounded[float]):
         self.allow_nan = allow_nan
         super().__init__(minimum, maximum, **kwargs)
 
-    def check(self, value: Any) -> str | None:
-        if type(value) is not int and type(value) is not float:
-            return "must be a number"
-        if type(value) is float and not self.allow_nan and value - value != 0:
-            return "must be a finite number"
-        return self._bounds_problem(value)
-
-    def condition(self, var: str, ns: dict[str, Any]) -> str | None:
-        kind = f"({var}.__class__ is float or {var}.__class__ is int)"
-        parts = [kind, *self._bounds_condition(var)]
-        if not self.allow_nan:
-            finite_bounds = all(bound is None or math.isfinite(bound)
-                                for bound in (self.minimum, self.maximum))
-            if not finite_bounds:  # x - x is 0 for finite x, NaN for NaN and ±inf
-                parts.insert(1, f"({var}.__class__ is int or {var} - {var} == 0)")
-            else:
-                # NaN fails every comparison; a finite bound excludes one infinity, and
-                # each missing bound is replaced by the infinity it would exclude.
-                ns["_inf"] = math.inf
-                if self.minimum is None:
-                    parts.append(f"{var} > -_inf")
-                if self.maximum is None:
-                    parts.append(f"{var} < _inf")
-        return " and ".join(parts)
+    def rules(self, v: str, namespace: dict[str, Any]) -> list[Rule]:
+        return [Rule(f"({v}.__class__ is float or {v}.__class__ is int)", "'must be a number'"),
+                *self._bound_rules(v, namespace, finite=not self.allow_nan)]
 
     def _options(self) -> tuple[Any, ...]:
         return (*super()._options(), self.allow_nan)
@@ -354,13 +415,9 @@ class Integer(_Bounded[int]):
 
     kind = "an integer"
 
-    def check(self, value: Any) -> str | None:
-        if type(value) is not int:
-            return "must be an integer"
-        return self._bounds_problem(value)
-
-    def condition(self, var: str, ns: dict[str, Any]) -> str | None:
-        return " and ".join([f"{var}.__class__ is int", *self._bounds_condition(var)])
+    def rules(self, v: str, namespace: dict[str, Any]) -> list[Rule]:
+        return [Rule(f"{v}.__class__ is int", "'must be an integer'"),
+                *self._bound_rules(v, namespace, finite=False)]
 
 
 class Timestamp(Field[int]):
@@ -374,22 +431,24 @@ class Timestamp(Field[int]):
         self.converts = iso
         super().__init__(**kwargs)
 
-    def check(self, value: Any) -> str | None:
-        if type(value) is int:
-            return None if value > 0 else "must be a positive epoch-ms timestamp"
-        if self.iso and type(value) is str:
-            return None if _parse_iso_ms(value) is not None else "must be an ISO-8601 timestamp"
-        if self.iso:
-            return "must be epoch ms (int > 0) or an ISO-8601 string"
-        return "must be epoch ms (int > 0)"
+    def rules(self, v: str, namespace: dict[str, Any]) -> list[Rule]:
+        positive = "'must be a positive epoch-ms timestamp'"
+        if not self.iso:
+            return [Rule(f"{v}.__class__ is int", "'must be epoch ms (int > 0)'"),
+                    Rule(f"{v} > 0", positive)]
+        namespace["_parse_iso_ms"] = _parse_iso_ms
+        return [
+            Rule(f"({v}.__class__ is int or {v}.__class__ is str)",
+                 "'must be epoch ms (int > 0) or an ISO-8601 string'"),
+            Rule(f"({v}.__class__ is str or {v} > 0)", positive),
+            Rule(f"({v}.__class__ is int or _parse_iso_ms({v}) is not None)",
+                 "'must be an ISO-8601 timestamp'"),
+        ]
 
     def convert(self, value: Any) -> Any:
         if type(value) is str:
             return _parse_iso_ms(value)
         return value
-
-    def condition(self, var: str, ns: dict[str, Any]) -> str | None:
-        return f"{var}.__class__ is int and {var} > 0"
 
     def _options(self) -> tuple[Any, ...]:
         return (self.iso,)
@@ -414,21 +473,6 @@ def _parse_iso_ms(text: str) -> int | None:
     return millis if millis > 0 else None
 
 
-def _length(var: str, minimum: int, maximum: int | None, ns: dict[str, Any]) -> list[str]:
-    """The length checks of a str or list ``var`` as generated conditions: one ``len`` call
-    at most, none for "not empty" alone (the value's truth is its non-emptiness)."""
-    if not minimum and maximum is None:
-        return []
-    if minimum == 1 and maximum is None:
-        return [var]
-    ns["_len"] = len
-    if maximum is None:
-        return [f"_len({var}) >= {minimum}"]
-    if minimum == 1:
-        return [var, f"_len({var}) <= {maximum}"]
-    return [f"{minimum} <= _len({var}) <= {maximum}" if minimum else f"_len({var}) <= {maximum}"]
-
-
 class String(Field[str]):
     """A str, with optional length bounds and a regular expression the whole value must match."""
 
@@ -447,26 +491,15 @@ class String(Field[str]):
         self._match = re.compile(pattern).fullmatch if pattern is not None else None
         super().__init__(**kwargs)
 
-    def check(self, value: Any) -> str | None:
-        if type(value) is not str:
-            return "must be a string"
-        if len(value) < self.min_length:
-            return "must not be empty" if self.min_length == 1 else (
-                f"must have at least {self.min_length} characters"
-            )
-        if self.max_length is not None and len(value) > self.max_length:
-            return f"must have at most {self.max_length} characters"
-        if self._match is not None and self._match(value) is None:
-            return f"must match {self.pattern!r}"
-        return None
-
-    def condition(self, var: str, ns: dict[str, Any]) -> str | None:
-        parts = [f"{var}.__class__ is str", *_length(var, self.min_length, self.max_length, ns)]
+    def rules(self, v: str, namespace: dict[str, Any]) -> list[Rule]:
+        rules = [Rule(f"{v}.__class__ is str", "'must be a string'"),
+                 *_length_rules(v, self.min_length, self.max_length, "characters",
+                                "must not be empty", namespace)]
         if self._match is not None:
-            name = f"_match_{var}"
-            ns[name] = self._match
-            parts.append(f"{name}({var}) is not None")
-        return " and ".join(parts)
+            namespace[f"_match_{v}"] = self._match
+            rules.append(Rule(f"_match_{v}({v}) is not None",
+                              repr(f"must match {self.pattern!r}")))
+        return rules
 
     def _options(self) -> tuple[Any, ...]:
         return (self.min_length, self.max_length, self.pattern)
@@ -484,11 +517,8 @@ class Boolean(Field[bool]):
 
     kind = "a boolean"
 
-    def check(self, value: Any) -> str | None:
-        return None if type(value) is bool else "must be true or false"
-
-    def condition(self, var: str, ns: dict[str, Any]) -> str | None:
-        return f"{var}.__class__ is bool"
+    def rules(self, v: str, namespace: dict[str, Any]) -> list[Rule]:
+        return [Rule(f"{v}.__class__ is bool", "'must be true or false'")]
 
 
 _HASHABLE_SCALARS = (str, int, float, bool)
@@ -509,21 +539,16 @@ class Choice(Field[Any]):
         self._allowed = frozenset((type(v), v) for v in self.values)
         super().__init__(**kwargs)
 
-    def check(self, value: Any) -> str | None:
-        if type(value) in _HASHABLE_SCALARS and (type(value), value) in self._allowed:
-            return None
-        shown = ", ".join(repr(v) for v in sorted(self.values, key=repr))
-        return f"must be one of {shown}"
-
-    def condition(self, var: str, ns: dict[str, Any]) -> str | None:
-        if all(type(v) is str for v in self.values):
-            name = f"_choices_{var}"
-            ns[name] = frozenset(self.values)
-            return f"{var}.__class__ is str and {var} in {name}"
-        types, allowed = f"_types_{var}", f"_allowed_{var}"
-        ns[types] = frozenset(_HASHABLE_SCALARS)
-        ns[allowed] = self._allowed
-        return f"{var}.__class__ in {types} and ({var}.__class__, {var}) in {allowed}"
+    def rules(self, v: str, namespace: dict[str, Any]) -> list[Rule]:
+        shown = ", ".join(repr(value) for value in sorted(self.values, key=repr))
+        message = repr(f"must be one of {shown}")
+        if all(type(value) is str for value in self.values):
+            namespace[f"_choices_{v}"] = frozenset(self.values)
+            return [Rule(f"{v}.__class__ is str and {v} in _choices_{v}", message)]
+        namespace[f"_types_{v}"] = frozenset(_HASHABLE_SCALARS)
+        namespace[f"_allowed_{v}"] = self._allowed
+        return [Rule(f"{v}.__class__ in _types_{v} and ({v}.__class__, {v}) in _allowed_{v}",
+                     message)]
 
     def _options(self) -> tuple[Any, ...]:
         return (tuple(sorted(self._allowed, key=repr)),)
@@ -551,14 +576,11 @@ class List(Field[list[Any]]):
         self.converts = of is not None and of.converts
         super().__init__(**kwargs)
 
-    def check(self, value: Any) -> str | None:
-        if type(value) is not list:
-            return "must be a list"
-        if len(value) < self.min_length:
-            return f"must have at least {self.min_length} items"
-        if self.max_length is not None and len(value) > self.max_length:
-            return f"must have at most {self.max_length} items"
-        return None
+    def rules(self, v: str, namespace: dict[str, Any]) -> list[Rule]:
+        return [Rule(f"{v}.__class__ is list", "'must be a list'"),
+                *_length_rules(v, self.min_length, self.max_length, "items",
+                               "must have at least 1 items", namespace),
+                *_item_rule(self.of, f"_{v}_i", v, namespace)]
 
     def problems(self, value: Any, path: str) -> list[FieldError]:
         found = super().problems(value, path)
@@ -571,34 +593,6 @@ class List(Field[list[Any]]):
     def convert(self, value: Any) -> Any:
         assert self.of is not None
         return [item if item is None else self.of.convert(item) for item in value]
-
-    def _shape(self, var: str, ns: dict[str, Any]) -> str:
-        parts = [f"{var}.__class__ is list", *_length(var, self.min_length, self.max_length, ns)]
-        return " and ".join(parts)
-
-    def condition(self, var: str, ns: dict[str, Any]) -> str | None:
-        if self.of is None:
-            return self._shape(var, ns)
-        item = self.of.condition(f"{var}_i", ns)
-        if item is None:
-            return None
-        if self.of.optional:
-            item = f"{var}_i is None or {item}"
-        ns["_all"] = all
-        return f"{self._shape(var, ns)} and _all({item} for {var}_i in {var})"
-
-    def check_lines(self, var: str, ns: dict[str, Any], fail: str) -> list[str] | None:
-        lines = [f"if not ({self._shape(var, ns)}):", f"    {fail}"]
-        if lines is None or self.of is None:
-            return lines
-        # A plain loop in the generated function: no generator frame per list.
-        item = self.of.condition(f"{var}_i", ns)
-        if item is None:
-            return None
-        if self.of.optional:
-            item = f"{var}_i is None or {item}"
-        return [*lines, "else:", f"    for {var}_i in {var}:", f"        if not ({item}):",
-                f"            {fail}", "            break"]
 
     def inlinable(self) -> bool:
         return super().inlinable() and (self.of is None or self.of.inlinable())
@@ -627,13 +621,13 @@ class Mapping(Field[dict[str, Any]]):
         self.converts = values is not None and values.converts
         super().__init__(**kwargs)
 
-    def check(self, value: Any) -> str | None:
-        if type(value) is not dict:
-            return "must be an object"
-        for key in value:
-            if type(key) is not str:
-                return f"keys must be strings, not {key!r}"
-        return None
+    def rules(self, v: str, namespace: dict[str, Any]) -> list[Rule]:
+        key = f"_{v}_k"
+        not_str = "f" + repr(f"keys must be strings, not {{{key}!r}}")  # an f-string
+        return [Rule(f"{v}.__class__ is dict", "'must be an object'"),
+                Rule(f"{key}.__class__ is str", not_str, (key, v)),
+                *_item_rule(self.keys, f"_{v}_j", v, namespace),
+                *_item_rule(self.values, f"_{v}_j", f"{v}.values()", namespace)]
 
     def problems(self, value: Any, path: str) -> list[FieldError]:
         found = super().problems(value, path)
@@ -649,29 +643,6 @@ class Mapping(Field[dict[str, Any]]):
     def convert(self, value: Any) -> Any:
         assert self.values is not None
         return {k: v if v is None else self.values.convert(v) for k, v in value.items()}
-
-    def condition(self, var: str, ns: dict[str, Any]) -> str | None:
-        ns["_all"] = all
-        parts = [f"{var}.__class__ is dict", f"(not {var} or _all({var}_k.__class__ is str "
-                 f"for {var}_k in {var}))"]
-        for sub, loop in ((self.keys, f"{var}"), (self.values, f"{var}.values()")):
-            if sub is None:
-                continue
-            item = sub.condition(f"{var}_j", ns)
-            if item is None:
-                return None
-            if sub.optional:
-                item = f"{var}_j is None or {item}"
-            parts.append(f"_all({item} for {var}_j in {loop})")
-        return " and ".join(parts)
-
-    def check_lines(self, var: str, ns: dict[str, Any], fail: str) -> list[str] | None:
-        if self.keys is not None or self.values is not None:
-            return super().check_lines(var, ns, fail)
-        # Only the keys to check: a plain loop, no generator frame per mapping.
-        return [f"if not ({var}.__class__ is dict):", f"    {fail}", "else:",
-                f"    for {var}_k in {var}:", f"        if not ({var}_k.__class__ is str):",
-                f"            {fail}", "            break"]
 
     def inlinable(self) -> bool:
         return super().inlinable() and all(
@@ -695,10 +666,11 @@ class Nested(Field[Any]):
         self.schema = schema
         super().__init__(**kwargs)
 
-    def check(self, value: Any) -> str | None:
-        if isinstance(value, self.schema) or type(value) is dict:
-            return None
-        return f"must be an object ({self.schema.__name__})"
+    def rules(self, v: str, namespace: dict[str, Any]) -> list[Rule]:
+        namespace["_isinstance"] = isinstance
+        namespace[f"_schema_{v}"] = self.schema
+        return [Rule(f"(_isinstance({v}, _schema_{v}) or {v}.__class__ is dict)",
+                     repr(f"must be an object ({self.schema.__name__})"))]
 
     def problems(self, value: Any, path: str) -> list[FieldError]:
         found = super().problems(value, path)

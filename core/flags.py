@@ -18,7 +18,6 @@ process and machine.
 from __future__ import annotations
 
 import contextvars
-import difflib
 import functools
 import hashlib
 import os
@@ -28,6 +27,7 @@ from contextlib import contextmanager
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from ._suggest import did_you_mean
 from .errors import FlagError
 
 __all__ = [
@@ -140,10 +140,9 @@ class Flags:
         """The declared flag ``name``, or a FlagError that suggests the closest declared name."""
         flag = self.declared.get(name)
         if flag is None:
-            close = difflib.get_close_matches(name, self.declared, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
             known = ", ".join(sorted(self.declared)) or "none declared"
-            raise FlagError(f"{where}: unknown flag {name!r}{hint} (declared: {known})")
+            raise FlagError(f"{where}: unknown flag {name!r}{did_you_mean(name, self.declared)}"
+                            f" (declared: {known})")
         return flag
 
     def clear(self, *sources: str) -> None:

@@ -7,20 +7,21 @@ its already-registered parts unregistered.
 
 Order within a phase does not depend on install order: tryfirst/trylast, then the
 ``before=``/``after=`` constraints between plugin and stage names, then the name. hookline
-registers plugins with pluggy in the reverse of that order, so that pluggy's own caller (last
-registered, first called) and hookline's compiled call plans agree by construction.
+registers plugins with pluggy in the reverse of that order (pluggy calls the last registered
+first), and :meth:`PluginSet.impls` reads each hook's implementations back in hookline's order
+for the compiled call plans, turning around the ``trylast`` group that pluggy calls first
+registered first.
 """
 
 from __future__ import annotations
 
 import heapq
 import importlib
-import inspect
 import sys
 import traceback
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import groupby, islice
 from types import FunctionType, MethodType, ModuleType
 from typing import Any
 
@@ -32,7 +33,7 @@ from .config import Config
 from .discovery import EntryPointInfo
 from .errors import PluginError
 from .flags import default_flags
-from .registry import Registry, Stage, StageInfo, current_registry
+from .registry import Registry, Stage, StageInfo, StageMeta, current_registry, plugin_name
 
 __all__ = ["PluginRecord", "PluginSet", "StageRecord", "load_entry_points", "load_objects"]
 
@@ -178,15 +179,22 @@ class PluginSet:
     def failed(self) -> list[PluginRecord]:
         return [record for record in self.records if record.status == FAILED]
 
-    def record_of(self, unit_name: str) -> PluginRecord | None:
-        """The record of the plugin that registered ``unit_name`` (``fraud.velocity``)."""
-        plugin = unit_name.partition(".")[0]
-        return next((r for r in self.records if r.name == plugin), None)
-
     def impls(self, hook_name: str) -> list[Any]:
-        """The hook's implementations in call order (wrappers first, outermost first)."""
+        """The hook's implementations in hookline's order (wrappers first, outermost first).
+
+        Units are registered in the reverse of hookline's order, and pluggy calls the last
+        registered first, except within a ``trylast`` group, which it calls first registered
+        first: that group is turned around here, so ``before=``/``after=`` and names order
+        ``trylast`` implementations as they order the others.
+        """
         caller = getattr(self.manager.hook, hook_name)
-        return list(reversed(caller.get_hookimpls()))
+        ordered: list[Any] = []
+        for (_, trylast), group in groupby(reversed(caller.get_hookimpls()),
+                                           key=lambda impl: (impl.wrapper or impl.hookwrapper,
+                                                             impl.trylast)):
+            members = list(group)
+            ordered.extend(reversed(members) if trylast else members)
+        return ordered
 
 
 def new_manager() -> pluggy.PluginManager:
@@ -231,21 +239,6 @@ def _check_api(record: PluginRecord, obj: Any) -> None:
     )
 
 
-def _stage_classes(obj: Any, registry: Registry) -> list[StageInfo]:
-    """The stages an entry-point object contributes: a Stage class, or a module's stages."""
-    if isinstance(obj, type) and issubclass(obj, Stage):
-        return [obj.__stage__] if obj.__stage__ is not None else []
-    if not isinstance(obj, ModuleType):
-        return []
-    found = {info.where: info for info in registry.stages_in(obj.__name__)}
-    # Stages imported before this registry was current are found through the module itself.
-    for value in vars(obj).values():
-        info = getattr(value, "__stage__", None) if isinstance(value, type) else None
-        if isinstance(info, StageInfo) and value.__module__.startswith(obj.__name__):
-            found.setdefault(info.where, info)
-    return sorted(found.values(), key=lambda info: info.name)
-
-
 def _stage_settings(
     record: PluginRecord, stages: Sequence[StageInfo], table: Mapping[str, Any]
 ) -> dict[str, dict[str, Any]]:
@@ -268,10 +261,10 @@ def _stage_settings(
 
 def _units(record: PluginRecord, obj: Any, config: Config, registry: Registry) -> list[_Unit]:
     """Instantiate a plugin's stages with its settings; the object itself is a unit too."""
-    stages = _stage_classes(obj, registry)
+    stages = registry.stages_of(obj)
     settings = _stage_settings(record, stages, config.settings_for(record.name))
     units = []
-    if not (isinstance(obj, type) and issubclass(obj, Stage)):
+    if not isinstance(obj, StageMeta):  # (not issubclass: ABCMeta scans every stage class)
         units.append(_Unit(record.name, obj, record))
     for info in stages:
         qualname = f"{record.name}.{info.name}"
@@ -464,14 +457,6 @@ def load_entry_points(
     return _register(units, records)
 
 
-def _default_name(obj: Any) -> str:
-    if isinstance(obj, ModuleType):
-        return obj.__name__.rpartition(".")[2].removeprefix("hookline_")
-    if isinstance(obj, type) and issubclass(obj, Stage):
-        return obj.__module__.partition(".")[0].removeprefix("hookline_")
-    return type(obj).__name__.lower()
-
-
 def load_objects(
     objects: Iterable[Any], config: Config, *, registry: Registry | None = None
 ) -> PluginSet:
@@ -481,7 +466,7 @@ def load_objects(
     records: dict[str, PluginRecord] = {}
     units: list[_Unit] = []
     for item in objects:
-        name, obj = item if isinstance(item, tuple) else (_default_name(item), item)
+        name, obj = item if isinstance(item, tuple) else (plugin_name(item), item)
         module = getattr(obj, "__module__", None) if isinstance(obj, type) else None
         module = module or getattr(obj, "__name__", type(obj).__name__)
         record = records.setdefault(name, PluginRecord(name, None, None, str(module)))
@@ -493,19 +478,3 @@ def load_objects(
     # objects in hand are often a few plugins of many: before=/after= are not judged
     _verify(units, registry, known_plugins=None)
     return _register(units, list(records.values()))
-
-
-def describe(impl: Any) -> str:
-    """``fraud.velocity (hookline_fraud/stages.py:12)``: where an implementation lives."""
-    function = getattr(impl, "function", impl)
-    function = inspect.unwrap(function)
-    try:
-        where = f"{inspect.getsourcefile(function)}:{inspect.getsourcelines(function)[1]}"
-    except (TypeError, OSError):
-        where = getattr(function, "__qualname__", repr(function))
-    return f"{getattr(impl, 'plugin_name', '?')} ({where})"
-
-
-def iter_units(plugins: PluginSet) -> Iterator[tuple[str, Any]]:
-    """(name, object) of every registered unit, for listings."""
-    yield from plugins.manager.list_name_plugin()

@@ -3,7 +3,8 @@
 Built from installed entry points (:meth:`Pipeline.from_entry_points`) or from objects in hand
 (:meth:`Pipeline.from_plugins`, for tests and embedding). ``process(event)`` runs
 validate → enrich → score and returns the final event, or raises ``Reject``/``Drop`` (with
-``.stage`` set) or ``StageFailed`` (naming the stage that raised).
+``.stage`` set) or ``StageFailed`` (naming the stage that raised). It is the only way to run a
+phase: ``pipeline.hook`` calls the other hooks and refuses the phases.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from types import MappingProxyType
 from typing import Any
 
 from . import _codegen, hookspecs
+from ._fold import CULPRIT, blame
 from .config import Config, load_config
 from .discovery import installed
 from .errors import Drop, PluginError, Reject, StageFailed
@@ -32,21 +34,11 @@ _SIGNALS = (Reject, Drop)
 
 #: Error policies: what happens when a stage raises.
 DEAD_LETTER, SKIP_PLUGIN, FAIL_RUN = "dead-letter", "skip-plugin", "fail-run"
-POLICIES = (DEAD_LETTER, SKIP_PLUGIN, FAIL_RUN)
-_CULPRIT = "__hookline_stage__"
+_PHASE_HOOKS = frozenset(hookspecs.phase_hook(phase) for phase in hookspecs.PHASES)
 
 
 def _same(event: Any) -> Any:
     return event
-
-
-def _blame(error: Exception, stage: str) -> None:
-    """Note on an exception which stage raised it (the first, innermost, note wins)."""
-    if not hasattr(error, _CULPRIT):
-        try:
-            setattr(error, _CULPRIT, stage)
-        except AttributeError:  # an exception type that refuses attributes: stay anonymous
-            pass
 
 
 def read_only(event: Any) -> Mapping[str, Any]:
@@ -155,7 +147,7 @@ class Pipeline:
             try:
                 return third(second(first(event)))
             except Exception as exc:
-                raise StageFailed(getattr(exc, _CULPRIT, "a phase wrapper"), exc) from exc
+                raise StageFailed(getattr(exc, CULPRIT, "a phase wrapper"), exc) from exc
 
         return process
 
@@ -183,7 +175,7 @@ class Pipeline:
                 skip_errors=self.policy(impl.plugin_name) == SKIP_PLUGIN,
             ))
         plan = _codegen.compile_phase(
-            phase, steps, signals=_SIGNALS, blame=_blame, returned=self._returned,
+            phase, steps, signals=_SIGNALS, blame=blame, returned=self._returned,
             run_async=self._run_async, on_skip=self._skipped,
             probe=self.stats.probe([step.name for step in steps]) if probed else None,
             clock=time.perf_counter_ns,
@@ -248,8 +240,9 @@ class Pipeline:
     # -- use ---------------------------------------------------------------------------------
     @property
     def hook(self) -> Any:
-        """pluggy's hook relay: ``pipeline.hook.hookline_run_start(run=...)``."""
-        return self.plugins.hook
+        """pluggy's hook relay, for every hook but the phases: ``pipeline.hook.hookline_run_start(
+        run=...)``. Calling a phase hook through it raises PluginError: use :meth:`process`."""
+        return _Relay(self.plugins.hook)
 
     def make_event(self, data: Mapping[str, Any]) -> Event:
         """Validate ``data`` into this pipeline's event class (raises ValidationError)."""
@@ -266,3 +259,39 @@ class Pipeline:
         if self._loop is not None:
             self._loop.close()
             self._loop = None
+
+
+class _Relay:
+    """pluggy's hook relay with the phase hooks refused (their callers still answer
+    ``get_hookimpls()`` and the like)."""
+
+    __slots__ = ("_relay",)
+
+    def __init__(self, relay: Any) -> None:
+        self._relay = relay
+
+    def __getattr__(self, name: str) -> Any:
+        caller = getattr(self._relay, name)
+        return _PhaseCaller(caller) if name in _PHASE_HOOKS else caller
+
+
+class _PhaseCaller:
+    """A phase hook's pluggy caller that refuses to be called: a phase runs through
+    :meth:`Pipeline.process`, which hands each implementation's returned event on to the next;
+    pluggy's caller would give each the original event and return a list."""
+
+    __slots__ = ("_caller",)
+
+    def __init__(self, caller: Any) -> None:
+        self._caller = caller
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("call_extra", "call_historic"):
+            return self.__call__
+        return getattr(self._caller, name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        name = self._caller.name
+        raise PluginError(f"{name} is a phase: run it with Pipeline.process(event), not through "
+                          f"pipeline.hook.{name}(...) (pluggy's relay would not pass a returned "
+                          "event on to the next implementation)")

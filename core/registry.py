@@ -10,19 +10,21 @@ is how installed packages register themselves.
 from __future__ import annotations
 
 import contextvars
+from abc import ABCMeta
 from collections.abc import Awaitable, Iterator, Mapping
 from contextlib import contextmanager
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import schema
-from .errors import RegistryError, SchemaError
+from .errors import RegistryError
 from .hookspecs import PHASES
 from .state import State
 
 if TYPE_CHECKING:
     from .schema import Event
 
-__all__ = ["Registry", "Stage", "StageInfo", "StageMeta", "current_registry"]
+__all__ = ["Registry", "Stage", "StageInfo", "StageMeta", "current_registry", "plugin_name"]
 
 
 class StageInfo:
@@ -97,6 +99,21 @@ class Registry:
         ]
         return sorted(found, key=lambda info: info.name)
 
+    def stages_of(self, obj: Any) -> list[StageInfo]:
+        """The stages an entry-point object contributes, sorted by name: a ``Stage`` class
+        itself, or a module's stages (those recorded here, and those its attributes hold that
+        were defined while another registry was current)."""
+        if isinstance(obj, StageMeta):  # issubclass(obj, Stage) would scan every stage class
+            return [obj.__stage__] if obj.__stage__ is not None else []
+        if not isinstance(obj, ModuleType):
+            return []
+        found = {info.where: info for info in self.stages_in(obj.__name__)}
+        for value in vars(obj).values():
+            info = getattr(value, "__stage__", None) if isinstance(value, type) else None
+            if isinstance(info, StageInfo) and value.__module__.startswith(obj.__name__):
+                found.setdefault(info.where, info)
+        return sorted(found.values(), key=lambda info: info.name)
+
     def forget(self, module: str) -> None:
         """Drop every stage defined in ``module`` or below (after a failed plugin import)."""
         for key, info in list(self._stages.items()):
@@ -130,8 +147,16 @@ def current_registry() -> Registry:
     return _current.get()
 
 
-class StageMeta(type):
-    """Records every concrete ``Stage`` subclass, with its class keywords, as it is defined."""
+class StageMeta(ABCMeta):
+    """Records every concrete ``Stage`` subclass, with its class keywords, as it is defined.
+
+    An ``ABCMeta``, so a stage base class may also derive from ``abc.ABC``: a class that
+    still has abstract methods is a base class, like one declared ``abstract=True``, and is
+    not recorded (instantiating it raises ``TypeError``, as for any ABC).
+    """
+
+    #: What the class declared; None for a base class.
+    __stage__: StageInfo | None
 
     def __new__(
         mcls,
@@ -150,8 +175,8 @@ class StageMeta(type):
         **kwargs: Any,
     ) -> StageMeta:
         cls = super().__new__(mcls, clsname, bases, namespace, **kwargs)
-        if abstract:
-            cls.__stage__ = None  # type: ignore[attr-defined]
+        if abstract or cls.__abstractmethods__:
+            cls.__stage__ = None
             return cls
         where = f"{cls.__module__}.{cls.__qualname__}"
         inherited: StageInfo | None = next(
@@ -185,7 +210,7 @@ class StageMeta(type):
             tryfirst=tryfirst,
             trylast=trylast,
         )
-        cls.__stage__ = info  # type: ignore[attr-defined]
+        cls.__stage__ = info
         current_registry().record(info)
         return cls
 
@@ -219,6 +244,12 @@ class Stage(metaclass=StageMeta, abstract=True):
         return None
 
 
-def settings_error(stage: StageInfo, error: Exception) -> SchemaError:
-    """A readable error for settings that do not fit a stage's ``Settings`` schema."""
-    return SchemaError(f"settings of stage {stage.name!r} ({stage.where}): {error}")
+def plugin_name(obj: Any) -> str:
+    """The name a plugin object gets when none is given: a module's last part without the
+    ``hookline_`` prefix (``hookline_fraud`` → ``fraud``), a stage class's top-level package
+    likewise, another object's class name in lower case."""
+    if isinstance(obj, ModuleType):
+        return obj.__name__.rpartition(".")[2].removeprefix("hookline_")
+    if isinstance(obj, StageMeta):
+        return obj.__module__.partition(".")[0].removeprefix("hookline_")
+    return type(obj).__name__.lower()

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ._batch import complete, dedupe, origin_of, process_batch
 from .pipeline import Pipeline
-from .runner import complete, dedupe, origin_of, process_batch
 from .sinks.sqlite import SQLiteSink
 from .sources import Batch, Source
 from .state import changes, load
@@ -54,7 +54,7 @@ def replay(db: str, pipeline: Pipeline, *, batch_size: int = 5000) -> ReplayRepo
     sink = SQLiteSink(db, pipeline.event_class, run_id="replay")
     origin = origin_of(pipeline)
     stateful = pipeline.stages()  # stateful stages decide with what the runs committed
-    load(stateful, {name: sink.load_state(name) for name in stateful})
+    load(stateful, sink.load_state(stateful))
     try:
         last = sink.connection.execute("SELECT coalesce(max(id), 0) FROM dead_letters")
         last_id = last.fetchone()[0]  # letters written by this replay are not replayed again

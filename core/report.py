@@ -32,8 +32,6 @@ class Report:
     accepted: int = 0
     dropped: int = 0
     dead_lettered: int = 0
-    skipped_lines: int = 0
-    resumed_sources: int = 0
     duration_s: float = 0.0
     reasons: Counter[str] = field(default_factory=Counter)
     stages: Counter[str] = field(default_factory=Counter)

@@ -1,8 +1,10 @@
 """Schemas: ``Event`` (what flows through the pipeline) and ``Settings`` (a plugin's options).
 
-A schema is a class whose attributes are :mod:`hookline.fields` descriptors. Declaring it
-compiles a ``__init__`` and ``from_dict`` with every check inlined (``_codegen``). After that
-the descriptors live in ``__fields__``; assignments go through them (validated), while reads
+A schema is a class whose attributes are :mod:`hookline.fields` descriptors. Its first
+instance compiles a ``__init__`` and ``from_dict`` with every field's rules inlined
+(``_codegen``); :meth:`Schema.find_problems` is the plain reference they are tested against,
+and both report errors through the same helpers (``_missing``, ``_unknown``…). The
+descriptors live in ``__fields__``; assignments go through them (validated), while reads
 are plain instance-dict reads: CPython only specializes attribute reads that no data
 descriptor on the class shadows, and reads are the hot path of every stage.
 """
@@ -81,16 +83,12 @@ class Schema:
             return [FieldError("$", "must be an object", data)]
         errors: list[FieldError] = []
         for name, field in cls.__fields__.items():
-            if name not in data:
-                if field.required:
-                    errors.append(FieldError(name, "is required", MISSING))
-                continue
-            errors.extend(field.problems(data[name], name))
-        if cls.__extra__ != "properties" or "properties" not in cls.__fields__:
-            errors.extend(
-                FieldError(key, "is not a field of the schema", data[key])
-                for key in unknown_keys(cls, data)
-            )
+            if name in data:
+                errors.extend(field.problems(data[name], name))
+            elif field.required:
+                _missing(errors, name)
+        if not _keeps_extra(cls):
+            _unknown(cls, errors, data)
         return errors
 
     @classmethod
@@ -100,15 +98,15 @@ class Schema:
         Behaves exactly like the generated ``from_dict``; it exists as the reference that
         the fast path is tested against, and for debugging a schema.
         """
+        _check_defaults(cls)
         errors = cls.find_problems(data)
         if errors:
             raise ValidationError(errors, cls.__name__)
         self = object.__new__(cls)
         for name, field in cls.__fields__.items():
             value = data[name] if name in data else field.make_default()
-            if name == "properties" and cls.__extra__ == "properties":
-                extra = {k: data[k] for k in unknown_keys(cls, data)}
-                value = {**value, **extra} if extra else value
+            if name == "properties" and _keeps_extra(cls):
+                value = _keep_extra(cls, data, value)
             self.__dict__[name] = field.validate(value, name)
         return self
 
@@ -153,10 +151,92 @@ class Schema:
         return (type(self).from_dict, (self.to_dict(),))
 
 
-def unknown_keys(cls: type[Schema], data: Mapping[str, Any]) -> list[str]:
-    """The keys of ``data`` that are not fields of ``cls``, in input order."""
+# -- what the generated code and the reference path share -----------------------------------
+# Each error helper takes the list of errors so far (None in generated code until the first
+# error) and returns it with its errors added.
+
+
+def _missing(errors: list[FieldError] | None, path: str) -> list[FieldError]:
+    errors = [] if errors is None else errors
+    errors.append(FieldError(path, "is required", MISSING))
+    return errors
+
+
+def _invalid(
+    errors: list[FieldError] | None, field: Field[Any], value: Any, path: str
+) -> list[FieldError]:
+    if errors is None:
+        return field.problems(value, path)  # a new list: the first problem of the event
+    errors.extend(field.problems(value, path))
+    return errors
+
+
+def _fail(
+    errors: list[FieldError] | None, field: Field[Any], value: Any, path: str, message: str
+) -> list[FieldError]:
+    """The error ``message`` of the rule ``value`` broke (for None, the field's own)."""
+    if value is None:
+        return _invalid(errors, field, value, path)
+    error = FieldError(path, message, value)
+    if errors is None:
+        return [error]
+    errors.append(error)
+    return errors
+
+
+def _unknown(
+    cls: type[Schema], errors: list[FieldError] | None, data: Mapping[str, Any]
+) -> list[FieldError]:
+    """One error for each key of ``data`` that is not a field of ``cls``, in input order."""
+    errors = [] if errors is None else errors
     fields = cls.__fields__
-    return [key for key in data if key not in fields]
+    errors.extend(FieldError(key, "is not a field of the schema", data[key])
+                  for key in data if key not in fields)
+    return errors
+
+
+def _keeps_extra(cls: type[Schema]) -> bool:
+    """Unknown keys go into the ``properties`` field (``extra="properties"``)."""
+    return cls.__extra__ == "properties" and "properties" in cls.__fields__
+
+
+def _keep_extra(cls: type[Schema], data: Mapping[str, Any], properties: Any) -> Any:
+    """``properties`` with the unknown keys of ``data`` added."""
+    fields = cls.__fields__
+    extra = {key: data[key] for key in data if key not in fields}
+    if not extra:
+        return properties
+    if properties is None:
+        return extra
+    if type(properties) is not dict:
+        return properties  # already reported as invalid
+    return {**properties, **extra}
+
+
+_RUNTIME = {
+    "_MISSING": MISSING,
+    "_missing": _missing,
+    "_invalid": _invalid,
+    "_fail": _fail,
+    "_unknown": _unknown,
+    "_keep_extra": _keep_extra,
+    # The instance-dict descriptor's own setter: one bound C call, cheaper than
+    # object.__setattr__(self, "__dict__", ...) (Schema.__setattr__ guards fields).
+    "_set_dict": vars(Schema)["__dict__"].__set__,
+}
+
+
+def _check_defaults(cls: type[Schema]) -> None:
+    """Refuse a default that its field's check refuses (a factory is called once to see).
+
+    Done when the class compiles, before its first instance, rather than when a field is
+    declared: the check is compiled code, and declaring a schema compiles nothing.
+    """
+    for name, field in cls.__fields__.items():
+        if field.default is not MISSING:
+            problems = field.problems(field.make_default(), f"{cls.__qualname__}.{name}")
+            if problems:
+                raise SchemaError(f"{field!r}: its default is invalid: {problems[0]}")
 
 
 def compiled(cls: type[S]) -> type[S]:
@@ -165,9 +245,22 @@ def compiled(cls: type[S]) -> type[S]:
     checking on every call whether it still has to compile."""
     stand_in = getattr(vars(cls).get("from_dict"), "__func__", None)
     if stand_in in _STAND_INS:
-        from . import _codegen
+        from . import _codegen  # late: `import hookline` compiles nothing
 
-        _codegen.compile_schema(cls)
+        _check_defaults(cls)
+        plans = []
+        for name, field in cls.__fields__.items():
+            default = None if field.default is MISSING else field.default
+            plans.append(_codegen.FieldPlan(
+                name, field, field.required, default, callable(default), field.optional,
+                field.converts, field.rules if field.inlinable() else None,
+            ))
+        from_dict, init = _codegen.compile_schema(
+            cls, plans, keep_extra=_keeps_extra(cls), runtime=_RUNTIME
+        )
+        cls.__init__ = init  # type: ignore[method-assign]
+        # A staticmethod with the class bound in its globals: no method object per call.
+        cls.from_dict = staticmethod(from_dict)  # type: ignore[method-assign]
         _STAND_INS.discard(stand_in)
     return cls
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
 import re
@@ -19,6 +18,7 @@ import pytest
 
 import hookline
 from hookline import contracts
+from hookline.cli import main
 from hookline.config import Config
 from hookline.contracts import StageContract, Violation, verify
 from hookline.discovery import EntryPointInfo
@@ -783,12 +783,7 @@ def _check(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, eps: list[EntryPoint
                  "HOOKLINE_DISABLE_PLUGIN_AUTOLOAD", "HOOKLINE_FLAGS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr("hookline.discovery.installed", lambda: eps)
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--config")
-    contracts.add_arguments(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["check", *argv])
-    code: int = args.handler(args)
-    return code
+    return main(["check", *argv])
 
 
 def test_check_lists_every_violation_with_distribution_version_and_location(
@@ -823,41 +818,6 @@ def test_check_lists_every_violation_with_distribution_version_and_location(
     assert listed["distribution"] == "plugin-flawed"
     assert sorted(v["code"] for v in listed["violations"]) == [
         "missing-process", "unknown-flag", "unknown-plugin", "unknown-plugin"]
-
-
-INLINED_AND_DRIVEN = '''
-import hookline
-
-
-@hookline.hookimpl(wrapper=True)
-def hookline_validate(event):
-    return (yield)
-
-
-@hookline.hookimpl(wrapper=True)
-def hookline_score(event):
-    if event.kind == "skip":
-        return None
-    return (yield)
-'''
-
-
-def test_check_notes_a_phase_wrapper_that_runs_as_a_generator(
-    make_module: MakeModule, registry: hookline.Registry, monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path, capsys: pytest.CaptureFixture[str],
-) -> None:
-    make_module("plugin_wraps", INLINED_AND_DRIVEN)
-    eps = [EntryPointInfo("wraps", "plugin_wraps", "hookline.plugins", "plugin-wraps", "1.0")]
-    assert _check(monkeypatch, tmp_path, eps) == 0  # a note, not a violation
-    out = capsys.readouterr().out
-    where = re.escape(str(Path(tmp_path / "modules" / "plugin_wraps.py")))
-    notes = [line.strip() for line in out.splitlines() if "note:" in line]
-    assert len(notes) == 1 and re.fullmatch(
-        rf"note: hookline_score wrapper \({where}:10\) runs as a generator for every event, "
-        r"not inlined: line 12: it may return before the yield", notes[0])
-    assert _check(monkeypatch, tmp_path, eps, "--format", "json") == 0
-    (listed,) = json.loads(capsys.readouterr().out)
-    assert [note.partition(" (")[0] for note in listed["notes"]] == ["hookline_score wrapper"]
 
 
 # -- static checking -----------------------------------------------------------------------------

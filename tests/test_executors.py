@@ -169,3 +169,27 @@ def test_a_gzip_input_gives_the_same_database_as_inline(installed: Path, tmp_pat
         return database_content(tmp_path / db)
 
     assert run("process.db", executor="process", workers=2) == run("inline.db")
+
+
+def test_workers_start_from_the_state_earlier_runs_committed(
+    installed: Path, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    write_jsonl(first, 2000, seed=21)
+    write_jsonl(second, 2000, seed=22)
+    config = Config(batch_size=300)
+
+    def run(db: str, source: Path, **options: Any) -> hookline.Report:
+        return hookline.run([str(source)], db=str(tmp_path / db), config=config,
+                            pipeline=hookline.Pipeline.from_entry_points(config), **options)
+
+    run("inline.db", first)
+    inline = run("inline.db", second)
+    run("process.db", first)
+    process = run("process.db", second, executor="process", workers=2)
+    # velocity counts a user's events across runs: the second run rejects more than a fresh
+    # start would, in the workers as inline
+    fresh = run("fresh.db", second)
+    assert inline.stages["velocity.velocity"] > fresh.stages.get("velocity.velocity", 0)
+    assert process.stages == inline.stages
+    assert database_content(tmp_path / "process.db") == database_content(tmp_path / "inline.db")

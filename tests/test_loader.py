@@ -162,3 +162,57 @@ def test_settings_are_validated_and_split_among_stages(
     bad = load_entry_points([ep("limits", "limits_plugin")],
                             Config(plugin_settings={"limits": {"limit": -1}}), registry=registry)
     assert "limit: must be ≥ 0" in (bad.records[0].error or "")
+
+
+ABSTRACT_BASE = """
+import abc
+
+import hookline
+
+class Labeller(hookline.Stage, abc.ABC):
+    @abc.abstractmethod
+    def label(self) -> str: ...
+
+    def process(self, event):
+        event.tags = [*event.tags, self.label()]
+
+class Gold(Labeller, phase="enrich", name="gold"):
+    def label(self):
+        return "gold"
+"""
+
+
+def test_a_stage_base_class_may_be_an_abc(
+    make_module: Callable[[str, str], str], registry: hookline.Registry
+) -> None:
+    make_module("abc_plugin", ABSTRACT_BASE)
+    plugins = load_entry_points([ep("abc", "abc_plugin")], Config(), registry=registry)
+    assert [r.status for r in plugins.records] == ["loaded"]
+    assert [info.name for info in registry] == ["gold"]  # the abstract base is not registered
+    assert [stage.qualname for stage in plugins.records[0].stages] == ["abc.gold"]
+    assert hookline.Pipeline(plugins).process(_event()).tags == ["gold"]
+    labeller = sys.modules["abc_plugin"].Labeller
+    assert labeller.__stage__ is None
+    with pytest.raises(TypeError, match="abstract"):
+        labeller()
+
+
+def test_a_subclass_that_leaves_a_method_abstract_is_a_base_class(
+    registry: hookline.Registry
+) -> None:
+    import abc
+
+    class Base(hookline.Stage, abc.ABC):
+        @abc.abstractmethod
+        def threshold(self) -> float: ...
+
+    class Still(Base, phase="validate", name="still"):  # threshold is still abstract
+        pass
+
+    class Done(Still, phase="validate", name="done"):
+        def threshold(self) -> float:
+            return 1.0
+
+    assert [info.name for info in registry] == ["done"]
+    assert Still.__stage__ is None and Done.__stage__ is not None
+    assert Done().threshold() == 1.0

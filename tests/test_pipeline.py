@@ -1,4 +1,5 @@
-"""The pipeline: phases in order, the compiled call plan equal to pluggy's caller, signals."""
+"""The pipeline: phases in order, signals, wrappers driven per event, and `process` as the
+only way to run a phase (the calling rules themselves: test_fold.py, test_pluggy_rules.py)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,10 @@ import types
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import hookline
-from hookline import _codegen, fields, hookimpl
+from hookline import fields, hookimpl
+from hookline.errors import PluginError
 
 
 def _event(**overrides: Any) -> dict[str, Any]:
@@ -132,91 +132,6 @@ def test_plugins_add_fields_to_the_event_schema(registry: hookline.Registry) -> 
         pipeline.process(_event(score=3))
 
 
-# -- the compiled plan behaves like pluggy's caller ------------------------------------------
-
-_KINDS = ("record", "return_none", "raise_error", "reject", "stop")
-
-
-def _plugin(index: int, kind: str, tryfirst: bool, trylast: bool, trace: list[str]) -> Any:
-    name = f"p{index}"
-
-    @hookimpl(tryfirst=tryfirst, trylast=trylast and not tryfirst)
-    def hookline_validate(event: Any) -> None:
-        trace.append(name)
-        if kind == "raise_error":
-            raise ValueError(name)
-        if kind == "reject":
-            raise hookline.Reject(name)
-        if kind == "stop":  # passes through the wrappers as it is, though they are generators
-            raise StopIteration(name)
-
-    return types.SimpleNamespace(hookline_validate=hookline_validate)
-
-
-def _wrapper(index: int, swallow: bool, inlined: bool, trace: list[str]) -> Any:
-    """A wrapper that hookline rewrites into a plain function (``inlined``) or drives as a
-    generator (the same code, moved to a file that does not exist: no source to rewrite)."""
-    name = f"w{index}"
-
-    def hookline_validate(event: Any) -> Any:
-        trace.append(f"{name}>")
-        try:
-            return (yield)
-        except ValueError:
-            trace.append(f"{name}!")
-            if swallow:
-                return None
-            raise
-        finally:
-            trace.append(f"<{name}")
-
-    if not inlined:
-        hookline_validate = types.FunctionType(
-            hookline_validate.__code__.replace(co_filename="<no source>"),
-            hookline_validate.__globals__, closure=hookline_validate.__closure__)
-    hookimpl(wrapper=True)(hookline_validate)
-    return types.SimpleNamespace(hookline_validate=hookline_validate)
-
-
-def test_the_property_below_runs_inlined_and_driven_wrappers() -> None:
-    inlined = _wrapper(0, False, True, []).hookline_validate
-    _codegen.inline_wrapper(inlined, lambda event: event)
-    with pytest.raises(_codegen.NotInlined, match="no source"):
-        _codegen.inline_wrapper(_wrapper(0, False, False, []).hookline_validate, lambda e: e)
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    impls=st.lists(st.tuples(st.sampled_from(_KINDS), st.booleans(), st.booleans()),
-                   max_size=6),
-    wrappers=st.lists(st.tuples(st.booleans(), st.booleans()), max_size=3),
-)
-def test_compiled_phase_calls_like_pluggy(
-    impls: list[tuple[str, bool, bool]], wrappers: list[tuple[bool, bool]]
-) -> None:
-    trace: list[str] = []
-    objects = [(f"p{i}", _plugin(i, *spec, trace)) for i, spec in enumerate(impls)]
-    objects += [(f"w{i}", _wrapper(i, swallow, inlined, trace))
-                for i, (swallow, inlined) in enumerate(wrappers)]
-    with hookline.Registry().activate():
-        pipeline = hookline.Pipeline.from_plugins(objects)
-    event = pipeline.make_event(_event())
-
-    def outcome(call: Any) -> tuple[list[str], str]:
-        trace.clear()
-        try:
-            call()
-        except hookline.StageFailed as exc:  # hookline names the stage; pluggy does not
-            return list(trace), f"{type(exc.error).__name__}:{exc.error}"
-        except (ValueError, StopIteration, hookline.Reject) as exc:
-            return list(trace), f"{type(exc).__name__}:{exc}"
-        return list(trace), "ok"
-
-    ours = outcome(lambda: pipeline._phases[0](event))
-    theirs = outcome(lambda: pipeline.hook.hookline_validate(event=event))
-    assert ours == theirs
-
-
 # -- phase wrappers: the compiled driver -------------------------------------------------------
 
 
@@ -270,7 +185,7 @@ def test_a_wrapper_failing_before_its_yield_skips_the_phase_and_reaches_the_oute
 
 
 @pytest.mark.parametrize(("body", "message"), [
-    ("twice", "yielded twice"), ("never", "returned without yielding")])
+    ("twice", "has second yield"), ("never", "did not yield")])
 def test_a_wrapper_must_yield_exactly_once(body: str, message: str) -> None:
     closed: list[bool] = []
 
@@ -287,7 +202,8 @@ def test_a_wrapper_must_yield_exactly_once(body: str, message: str) -> None:
     with pytest.raises(hookline.StageFailed) as failed:
         pipeline.process(_event())
     assert isinstance(failed.value.error, RuntimeError)
-    assert f"misbehaving {message}" in str(failed.value.error)
+    assert f"'misbehaving' ({__file__}:" in str(failed.value.error)
+    assert message in str(failed.value.error)
     assert closed == [True], "the wrapper's finally ran before the error was raised"
 
 
@@ -316,3 +232,39 @@ def test_wrapped_phases_run_nested_and_in_threads() -> None:
         done = list(pool.map(lambda i: pipeline.process(_event(event_id=f"t{i}")).event_id,
                              range(2000)))
     assert done == [f"t{i}" for i in range(2000)] and len(calls) == 2002
+
+
+# -- Pipeline.process is the only way to run a phase ------------------------------------------
+
+
+@pytest.mark.parametrize("hook", ["hookline_validate", "hookline_enrich", "hookline_score"])
+def test_a_phase_hook_called_through_the_relay_is_refused(
+    registry: hookline.Registry, hook: str
+) -> None:
+    class Tag(hookline.Stage, phase=hook.removeprefix("hookline_"), name="tag"):
+        def process(self, event: hookline.Event) -> None:
+            event.tags = [*event.tags, "tagged"]
+
+    pipeline = hookline.Pipeline.from_plugins([Tag])
+    event = pipeline.make_event(_event())
+    with pytest.raises(PluginError, match=r"Pipeline\.process\(event\)") as refused:
+        getattr(pipeline.hook, hook)(event=event)
+    assert isinstance(refused.value, hookline.HooklineError)
+    with pytest.raises(PluginError, match=hook):
+        getattr(pipeline.hook, hook).call_extra([], {"event": event})
+    assert event.tags == [], "no implementation ran"
+    assert len(getattr(pipeline.hook, hook).get_hookimpls()) == 1, "it still answers questions"
+    assert pipeline.process(event).tags == ["tagged"]
+
+
+def test_the_other_hooks_are_called_through_the_relay(registry: hookline.Registry) -> None:
+    started: list[Any] = []
+
+    @hookimpl
+    def hookline_run_start(run: Any) -> None:
+        started.append(run)
+
+    pipeline = hookline.Pipeline.from_plugins(
+        [("watcher", types.SimpleNamespace(hookline_run_start=hookline_run_start))])
+    assert pipeline.hook.hookline_run_start(run="the run") == []  # pluggy's list, no None
+    assert started == ["the run"]

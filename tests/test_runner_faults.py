@@ -12,7 +12,7 @@ import pytest
 import hookline
 from hookline.cli import main
 from hookline.config import Config
-from hookline.runner import RunAborted
+from hookline.errors import RunAborted
 
 
 def _lines(path: Path, count: int, **extra: Any) -> Path:

@@ -6,6 +6,8 @@ import copy
 import inspect
 import linecache
 import pickle
+import subprocess
+import sys
 import traceback
 from typing import Any
 
@@ -307,6 +309,23 @@ def test_tracebacks_through_generated_code_show_its_source() -> None:
     text = "".join(traceback.format_exception(caught.value))
     assert f"<hookline generated from_dict {__name__}.Fragile #" in text
     assert "_f_name.problems(v_name, 'name')" in text  # the generated line itself
+
+
+def test_importing_and_declaring_schemas_compiles_nothing() -> None:
+    # Code generation waits for the first instance: `import hookline` and a module that
+    # declares schemas (defaults included) stay cheap to import.
+    code = (
+        "import sys, hookline\n"
+        "from hookline import fields\n"
+        "class Click(hookline.Event):\n"
+        "    n = fields.Integer(minimum=0, default=0)\n"
+        "print('hookline._codegen' in sys.modules)\n"
+        "Click.from_dict({})\n"
+        "print('hookline._codegen' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True).stdout.split()
+    assert out == ["False", "True"]
 
 
 def test_each_class_gets_its_own_generated_filename() -> None:

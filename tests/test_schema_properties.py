@@ -4,8 +4,13 @@
 (b) Breaking exactly one field in a known way is refused with a ValidationError (nothing
     else) naming exactly that field's path, on every path into the schema.
 (c) The generated fast path (``from_dict``, ``__init__``) behaves exactly like the
-    descriptor reference path (``from_dict_by_descriptors``): same accepted events, same
-    errors in the same order, for arbitrary JSON-ish data and for near-valid data.
+    descriptor reference path (``from_dict_by_descriptors``: ``find_problems`` and each
+    field's ``problems()``): same accepted events, same errors in the same order, for
+    arbitrary JSON-ish data and for near-valid data. Each field's check is written once, as
+    rules; the generated code inlines them with their messages, ``problems()`` runs them
+    compiled as the field's ``check()``, so this keeps the two renderings in step.
+(d) Assignment stores exactly the values ``problems()`` accepts, and refuses the others with
+    its errors.
 
 Valid data is derived from each field's declared options (``valid_value``), an independent
 restatement of the rules, not a call into the code under test.
@@ -793,6 +798,32 @@ def _check_equivalence(schema: type[hookline.Event], value: Any) -> None:
             _outcome(lambda d: schema(**d), keywords),
             _outcome(schema.from_dict_by_descriptors, keywords),
         )
+
+
+@pytest.mark.parametrize(
+    "schema", [s for s in EQUIVALENCE_EXAMPLES if not s.__frozen__], ids=lambda s: s.__name__
+)
+def test_assignment_accepts_exactly_what_the_fields_problems_accept(
+    schema: type[hookline.Event],
+) -> None:
+    # The third door: __set__ stores a value as it is when the field's compiled rules accept
+    # it, else explains it through problems(). Both come from the field's one set of rules.
+    @settings(BASE, max_examples=ARBITRARY_EXAMPLES)
+    @given(valid_dicts(schema), st.sampled_from(list(schema.__fields__)), edge_values)
+    def check(data: dict[str, Any], name: str, value: Any) -> None:
+        event = schema.from_dict(data)
+        field = schema.__fields__[name]
+        expected = [(e.path, e.message, repr(e.value)) for e in field.problems(value, name)]
+        try:
+            setattr(event, name, value)
+        except ValidationError as exc:
+            assert [(e.path, e.message, repr(e.value)) for e in exc.errors] == expected
+        else:
+            assert expected == []
+            stored = value if value is None or not field.converts else field.convert(value)
+            assert getattr(event, name) == stored or stored != stored
+
+    check()
 
 
 # -- ISO timestamps ------------------------------------------------------------------------------

@@ -8,40 +8,20 @@ loop writes each in one transaction with the checkpoint, whatever produced it.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from ._base import Executor
+
 if TYPE_CHECKING:
+    from .._batch import BatchResult
     from ..config import Config
     from ..pipeline import Pipeline
-    from ..runner import BatchResult
     from ..sources import Source
 
 __all__ = ["EXECUTORS", "Executor", "InlineExecutor", "make_executor"]
 
 EXECUTORS = ("inline", "process")
-
-
-class Executor(ABC):
-    """Turns a source, from a checkpoint on, into processed batches."""
-
-    def __init__(self, pipeline: Pipeline, config: Config, db: str) -> None:
-        self.pipeline = pipeline
-        self.config = config
-        self.db = db
-
-    @abstractmethod
-    def results(self, source: Source, offset: int, line: int
-                ) -> Iterator[tuple[int, int, BatchResult]]:
-        """``(end offset, end line, result)`` for each batch after ``offset``/``line``."""
-
-    def quarantine(self, stage: str) -> None:
-        """Take ``stage`` out of the batches not yet processed (the circuit breaker tripped)."""
-        self.pipeline.quarantine(stage)
-
-    def close(self) -> None:  # noqa: B027 - most executors hold nothing to release
-        """Release workers; called once when the run ends, normally or not."""
 
 
 class InlineExecutor(Executor):
@@ -57,7 +37,7 @@ class InlineExecutor(Executor):
 
     def results(self, source: Source, offset: int, line: int
                 ) -> Iterator[tuple[int, int, BatchResult]]:
-        from ..runner import complete, origin_of, process_batch
+        from .._batch import complete, origin_of, process_batch
         from ..sinks.sqlite import Rows
         from ..state import changes
 

@@ -29,13 +29,14 @@ from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ExecutorError, RemoteError
-from ..sinks.sqlite import DeadLetter
-from . import Executor
+from ..sinks.sqlite import DeadLetter, read_state
+from ._base import Executor
 
 if TYPE_CHECKING:
+    from .._batch import BatchResult
     from ..config import Config
+    from ..metrics import Histogram
     from ..pipeline import Pipeline
-    from ..runner import BatchResult
     from ..sources import Source
 
 __all__ = ["ExecutorError", "ProcessExecutor", "partition_of"]
@@ -67,29 +68,24 @@ def _mine(lines: list[tuple[int, bytes]], index: int, count: int) -> list[tuple[
 
 
 def _load_state(db: str, names: list[str]) -> dict[str, dict[str, Any]]:
-    import json
-
+    """The committed state of the stages ``names``, read without writing to ``db``."""
     if not names or not os.path.exists(db):
         return {}
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as connection:
-        try:
-            rows = connection.execute("SELECT stage, key, value FROM stage_state").fetchall()
-        except sqlite3.OperationalError:
-            return {}
-    state: dict[str, dict[str, Any]] = {}
-    for stage, key, value in rows:
-        state.setdefault(stage, {})[key] = json.loads(value)
-    return state
+    connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return read_state(connection, names)
+    finally:
+        connection.close()
 
 
 def _worker(index: int, count: int, spec: dict[str, Any], out: Any,
             commands: Any = None) -> None:
     """A worker's life: rebuild the pipeline, then process its partition batch by batch;
     before each batch, take out the stages the parent's circuit breaker quarantined."""
+    from .._batch import complete, origin_of, process_batch
     from ..config import Config
     from ..errors import RunAborted
     from ..pipeline import Pipeline
-    from ..runner import complete, origin_of, process_batch
     from ..sinks.sqlite import Rows
     from ..sources import Source
     from ..state import changes, load
@@ -131,8 +127,7 @@ def _worker(index: int, count: int, spec: dict[str, Any], out: Any,
                              for stage, error, line in result.failures],
                 "state": changes(stateful),
             }))
-        latency = {name: (s.latency.counts, s.latency.total, s.latency.total_ns)
-                   for name, s in pipeline.stats.stages.items()}
+        latency = {name: s.latency for name, s in pipeline.stats.stages.items()}
         out.put(("done", index, latency, _timed()))
     except RunAborted as exc:
         out.put(("abort", index, exc.stage, f"{type(exc.error).__name__}: {exc.error}",
@@ -246,8 +241,8 @@ class ProcessExecutor(Executor):
 
     def _combine(self, payloads: list[dict[str, Any]]) -> BatchResult:
         """One batch's parts from every worker, merged in input order."""
+        from .._batch import BatchResult
         from ..aggregates import ByUser, Collected, merged
-        from ..runner import BatchResult
 
         result = BatchResult()
         bulks = [marshal.loads(p["bulk"]) for p in payloads]
@@ -269,12 +264,9 @@ class ProcessExecutor(Executor):
             result.state.extend(payload["state"])
         return result
 
-    def _merge_latency(self, latency: dict[str, tuple[list[int], int, int]]) -> None:
-        for name, (counts, total, total_ns) in latency.items():
-            histogram = self.pipeline.stats.stage(name).latency
-            histogram.counts = [a + b for a, b in zip(histogram.counts, counts)]
-            histogram.total += total
-            histogram.total_ns += total_ns
+    def _merge_latency(self, latency: dict[str, Histogram]) -> None:
+        for name, histogram in latency.items():
+            self.pipeline.stats.stage(name).latency.merge(histogram)
 
     def quarantine(self, stage: str) -> None:
         """Quarantine ``stage`` here (the report) and in every worker, from the next batch each

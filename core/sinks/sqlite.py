@@ -16,7 +16,7 @@ import json
 import operator
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +30,7 @@ from ..aggregates import (
 from ..fields import Boolean, Field, Integer, List, Mapping, Nested, Number, Timestamp
 from ..schema import Event
 
-__all__ = ["DeadLetter", "Rows", "SQLiteSink"]
+__all__ = ["DeadLetter", "Rows", "SQLiteSink", "read_state"]
 
 
 @dataclass
@@ -174,11 +174,9 @@ class SQLiteSink:
         ).fetchone()
         return (row[0], row[1]) if row else (0, 0)
 
-    def load_state(self, stage: str) -> dict[str, Any]:
-        """The committed state of a stateful stage."""
-        rows = self.connection.execute(
-            "SELECT key, value FROM stage_state WHERE stage = ?", (stage,))
-        return {key: json.loads(value) for key, value in rows}
+    def load_state(self, stages: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The committed state of each of the stateful ``stages`` (see :func:`read_state`)."""
+        return read_state(self.connection, stages)
 
     def dead_letters(self, after_id: int, limit: int) -> list[tuple[int, str, int | None, str]]:
         """``(id, payload, line, source)`` of the dead letters after ``after_id``, in order."""
@@ -270,6 +268,28 @@ class SQLiteSink:
 
     def close(self) -> None:
         self.connection.close()
+
+
+def read_state(connection: sqlite3.Connection, stages: Iterable[str]
+               ) -> dict[str, dict[str, Any]]:
+    """``{stage: {key: value}}``: the state committed for each of ``stages``, empty for a
+    stage with none, or when the database has no ``stage_state`` table yet.
+
+    The one reader of the table: the run loop and ``hookline replay`` read through
+    :meth:`SQLiteSink.load_state`, and each worker of the process executor reads on its own
+    read-only connection.
+    """
+    state: dict[str, dict[str, Any]] = {stage: {} for stage in stages}
+    if not state:
+        return state
+    try:  # one pass over the table (a run asks for every stage; no limit on their number)
+        rows = connection.execute("SELECT stage, key, value FROM stage_state")
+        for stage, key, value in rows:
+            if stage in state:
+                state[stage][key] = json.loads(value)
+    except sqlite3.OperationalError:  # no stage_state table: nothing committed
+        pass
+    return state
 
 
 def _plain(value: Any) -> Any:

@@ -1,4 +1,6 @@
-"""The ``fraud.blocked_currency`` stage, driven the way a user meets it: through a pipeline."""
+"""The ``fraud.blocked_currency`` stage, driven the way a user meets it: through a pipeline.
+
+Events come from hookline's pytest plugin (the ``make_event`` fixture)."""
 
 from __future__ import annotations
 
@@ -8,25 +10,10 @@ import hookline
 import pytest
 from hookline.config import Config
 from hookline.errors import PluginError
+from hookline.testing import EventFactory
 
 import hookline_fraud
 from hookline_fraud import normalize_codes
-
-
-def make_event(**overrides: Any) -> dict[str, Any]:
-    """A valid event of the default schema, with ``overrides`` applied."""
-    event: dict[str, Any] = {
-        "event_id": "e-1",
-        "user_id": "u-1",
-        "kind": "purchase",
-        "ts": 1_700_000_000_000,
-        "amount": 12.5,
-        "currency": "USD",
-        "tags": ["web"],
-        "properties": {},
-    }
-    event.update(overrides)
-    return event
 
 
 def with_settings(**settings: Any) -> hookline.Pipeline:
@@ -42,7 +29,7 @@ def pipeline() -> hookline.Pipeline:
 
 @pytest.mark.parametrize("currency", ["XTS", "XXX"])
 def test_blocked_currency_is_rejected_with_its_reason(
-    pipeline: hookline.Pipeline, currency: str
+    pipeline: hookline.Pipeline, make_event: EventFactory, currency: str
 ) -> None:
     with pytest.raises(hookline.Reject) as info:
         pipeline.process(make_event(currency=currency))
@@ -50,12 +37,14 @@ def test_blocked_currency_is_rejected_with_its_reason(
 
 
 @pytest.mark.parametrize("currency", ["USD", "EUR", "GBP"])
-def test_allowed_currency_passes_unchanged(pipeline: hookline.Pipeline, currency: str) -> None:
-    data = make_event(currency=currency)
+def test_allowed_currency_passes_unchanged(
+    pipeline: hookline.Pipeline, make_event: EventFactory, currency: str
+) -> None:
+    data = make_event(currency=currency, tags=["web"])
     assert pipeline.process(data).to_dict() == data
 
 
-def test_settings_replace_the_block_list() -> None:
+def test_settings_replace_the_block_list(make_event: EventFactory) -> None:
     pipeline = with_settings(blocked=["eur", " gbp "])
     for currency in ("EUR", "GBP"):
         with pytest.raises(hookline.Reject, match=f"currency '{currency}' is blocked"):
@@ -64,7 +53,7 @@ def test_settings_replace_the_block_list() -> None:
     assert pipeline.process(make_event(currency="XTS")).to_dict()["currency"] == "XTS"
 
 
-def test_empty_block_list_blocks_nothing() -> None:
+def test_empty_block_list_blocks_nothing(make_event: EventFactory) -> None:
     pipeline = with_settings(blocked=[])
     assert pipeline.process(make_event(currency="XXX")).to_dict()["currency"] == "XXX"
 

@@ -1,4 +1,6 @@
-"""The monitoring plugin in a pipeline and in a run: counts, outcomes, the report section."""
+"""The monitoring plugin in a pipeline and in a run: counts, outcomes, the report section.
+
+Events come from hookline's pytest plugin (the ``make_event`` fixture)."""
 
 from __future__ import annotations
 
@@ -11,20 +13,10 @@ import hookline
 import pytest
 from hookline.errors import StageFailed
 from hookline.hookspecs import PHASES
+from hookline.testing import EventFactory
 
 import hookline_monitoring
 from hookline_monitoring import MONITOR
-
-
-def make_event(number: int, kind: str = "purchase") -> dict[str, Any]:
-    """A valid event of the default schema."""
-    return {
-        "event_id": f"e-{number}",
-        "user_id": f"u-{number % 3}",
-        "kind": kind,
-        "ts": 1_700_000_000_000 + number,
-        "amount": float(number),
-    }
 
 
 @pytest.fixture
@@ -55,10 +47,12 @@ def pipeline(gate: type[hookline.Stage]) -> Iterator[hookline.Pipeline]:
 KINDS = ["purchase"] * 7 + ["bad", "bad", "noise", "boom"]
 
 
-def test_every_event_is_counted_in_every_phase_it_reaches(pipeline: hookline.Pipeline) -> None:
-    for number, kind in enumerate(KINDS):
+def test_every_event_is_counted_in_every_phase_it_reaches(
+    pipeline: hookline.Pipeline, make_event: EventFactory
+) -> None:
+    for kind in KINDS:
         try:
-            pipeline.process(make_event(number, kind))
+            pipeline.process(make_event(kind=kind))
         except (hookline.Reject, hookline.Drop, StageFailed):
             pass
     validate = MONITOR["validate"].summary()
@@ -72,24 +66,28 @@ def test_every_event_is_counted_in_every_phase_it_reaches(pipeline: hookline.Pip
     assert 0 < validate["p50_us"] <= validate["p99_us"] <= validate["max_us"]
 
 
-def test_signals_and_errors_pass_through_unchanged(pipeline: hookline.Pipeline) -> None:
-    event = pipeline.process(make_event(1))
-    assert event.to_dict()["event_id"] == "e-1"
+def test_signals_and_errors_pass_through_unchanged(
+    pipeline: hookline.Pipeline, make_event: EventFactory
+) -> None:
+    data = make_event()
+    assert pipeline.process(data).to_dict() == data
     with pytest.raises(hookline.Reject) as rejected:
-        pipeline.process(make_event(2, "bad"))
+        pipeline.process(make_event(kind="bad"))
     assert rejected.value.reason == "bad kind"
     assert rejected.value.stage == "demo.gate"
     with pytest.raises(hookline.Drop):
-        pipeline.process(make_event(3, "noise"))
+        pipeline.process(make_event(kind="noise"))
     with pytest.raises(StageFailed) as failed:
-        pipeline.process(make_event(4, "boom"))
+        pipeline.process(make_event(kind="boom"))
     assert failed.value.stage == "demo.gate"
     assert isinstance(failed.value.error, KeyError)
 
 
-def test_a_run_reports_per_phase_numbers(pipeline: hookline.Pipeline, tmp_path: Path) -> None:
-    lines = [json.dumps(make_event(n, kind)) for n, kind in enumerate(KINDS)]
-    lines.append(json.dumps({"event_id": "e-x", "kind": "purchase"}))  # invalid: never staged
+def test_a_run_reports_per_phase_numbers(
+    pipeline: hookline.Pipeline, make_event: EventFactory, tmp_path: Path
+) -> None:
+    lines = [json.dumps(make_event(kind=kind)) for kind in KINDS]
+    lines.append(json.dumps(make_event.without("user_id", "ts")))  # invalid: never staged
     source = tmp_path / "events.jsonl"
     source.write_text("\n".join(lines) + "\n")
     MONITOR["validate"].record(10**9)  # left over from an earlier run: must be reset
@@ -115,9 +113,11 @@ def test_a_run_reports_per_phase_numbers(pipeline: hookline.Pipeline, tmp_path: 
     assert "[monitoring]" in report.format()
 
 
-def test_a_second_run_starts_from_zero(pipeline: hookline.Pipeline, tmp_path: Path) -> None:
+def test_a_second_run_starts_from_zero(
+    pipeline: hookline.Pipeline, make_event: EventFactory, tmp_path: Path
+) -> None:
     source = tmp_path / "events.jsonl"
-    source.write_text("".join(json.dumps(make_event(n)) + "\n" for n in range(5)))
+    source.write_text("".join(json.dumps(event) + "\n" for event in make_event.many(5)))
     first = hookline.run([str(source)], db=str(tmp_path / "a.db"), pipeline=pipeline)
     second = hookline.run([str(source)], db=str(tmp_path / "b.db"), pipeline=pipeline)
     assert first.sections["monitoring"]["validate"]["events"] == 5
@@ -125,14 +125,15 @@ def test_a_second_run_starts_from_zero(pipeline: hookline.Pipeline, tmp_path: Pa
 
 
 def test_under_the_process_executor_the_section_says_where_the_phases_ran(
-    tmp_path: Path,
+    make_event: EventFactory, tmp_path: Path,
 ) -> None:
     """The workers' wrappers time the workers' events, not this process's: the section must
     not claim that no event went through the phases."""
     from hookline.config import Config
 
     source = tmp_path / "events.jsonl"
-    source.write_text("".join(json.dumps(make_event(n)) + "\n" for n in range(50)))
+    events = [make_event(user_id=f"u-{n % 3}") for n in range(50)]  # keys for both workers
+    source.write_text("".join(json.dumps(event) + "\n" for event in events))
     config = Config(plugins=("monitoring",))  # the installed plugin, found by its entry point
     report = hookline.run([str(source)], db=str(tmp_path / "out.db"), config=config,
                           pipeline=hookline.Pipeline.from_entry_points(config),

@@ -17,13 +17,7 @@ from hookline_monitoring._hooks import (
     hookline_score,
     hookline_validate,
 )
-from hookline_monitoring._monitor import (
-    Monitor,
-    PhaseStats,
-    bucket_bounds,
-    bucket_index,
-    percentile_ns,
-)
+from hookline_monitoring._monitor import Monitor, PhaseStats
 
 #: The hookline plugin API this plugin is written for (checked when it is loaded).
 HOOKLINE_API = 1
@@ -33,12 +27,9 @@ __all__ = [
     "MONITOR",
     "Monitor",
     "PhaseStats",
-    "bucket_bounds",
-    "bucket_index",
     "hookline_enrich",
     "hookline_run_end",
     "hookline_run_start",
     "hookline_score",
     "hookline_validate",
-    "percentile_ns",
 ]

@@ -1,93 +1,46 @@
-"""Counters and a fixed-bucket latency histogram per phase, cheap enough for every event.
+"""Counters and a latency histogram per phase, cheap enough for every event.
 
-The histogram is log-linear, like HdrHistogram with two bits of precision: durations
-below 8 ns have a bucket each; above, every power of two is split into four buckets of
-equal width. A bucket is at most 25 % as wide as its lower bound, so a percentile read
-from the bucket's midpoint is off by at most 12.5 %. Finding a bucket costs one
-``int.bit_length()`` and two shifts, and the table has a fixed size (``N_BUCKETS``).
+Latencies go into a :class:`hookline.metrics.Histogram`, the one hookline records its own
+stage latencies in: log-linear buckets (four per power of two), so a percentile read from the
+middle of a bucket is within 12.5 % of the exact one, and recording a call is one addition.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Generator
 from time import perf_counter_ns
 from typing import Any
 
 from hookline.hookspecs import PHASES
-
-_SUB_BITS = 2  # four buckets per power of two
-_EXACT = 1 << (_SUB_BITS + 1)  # durations below this have a bucket each
-
-
-def bucket_index(ns: int) -> int:
-    """Return the histogram bucket of a duration of ``ns`` nanoseconds (``0 <= ns < 2**64``)."""
-    if ns < _EXACT:
-        return ns
-    shift = ns.bit_length() - _SUB_BITS - 1
-    return (shift << _SUB_BITS) + (ns >> shift)
-
-
-def bucket_bounds(index: int) -> tuple[int, int]:
-    """Return the durations ``[low, high)`` in nanoseconds that fall into bucket ``index``."""
-    if index < _EXACT:
-        return index, index + 1
-    shift = (index >> _SUB_BITS) - 1
-    mantissa = (index & ((1 << _SUB_BITS) - 1)) | (1 << _SUB_BITS)
-    return mantissa << shift, (mantissa + 1) << shift
-
-
-#: Enough buckets for every duration below 2**64 ns (about 584 years).
-N_BUCKETS = bucket_index(2**64 - 1) + 1
-
-
-def percentile_ns(buckets: list[int], q: float) -> float:
-    """Return the approximate ``q``-quantile (0 < q <= 1) of the durations in ``buckets``.
-
-    The value is the midpoint of the bucket holding the ``ceil(q * n)``-th smallest
-    duration; ``0.0`` when the histogram is empty.
-    """
-    total = sum(buckets)
-    if total == 0:
-        return 0.0
-    rank = max(1, math.ceil(q * total))
-    seen = 0
-    for index, count in enumerate(buckets):
-        seen += count
-        if seen >= rank:
-            low, high = bucket_bounds(index)
-            return (low + high - 1) / 2
-    raise AssertionError("unreachable: rank <= total")  # pragma: no cover
+from hookline.metrics import SAMPLE, Histogram, bucket_index
 
 
 class PhaseStats:
     """What happened in one phase: calls, time spent, and how calls ended.
 
-    ``events`` counts every call, whatever its outcome (it is the histogram's total);
-    ``outcomes`` counts the calls that ended in an exception, by the exception's type name
-    (``Reject``, ``Drop``, ``KeyError``…); ``errors`` counts those that are real errors
-    (``Exception`` subclasses), not the ``Reject``/``Drop`` decisions, which are
-    ``BaseException``.
+    ``latency`` holds every call's duration, whatever its outcome; ``outcomes`` counts the
+    calls that ended in an exception, by the exception's type name (``Reject``, ``Drop``,
+    ``KeyError``…); ``errors`` counts those that are real errors (``Exception`` subclasses),
+    not the ``Reject``/``Drop`` decisions, which are ``BaseException``.
     """
 
-    __slots__ = ("buckets", "errors", "max_ns", "outcomes", "total_ns")
+    __slots__ = ("errors", "latency", "max_ns", "outcomes")
 
     def __init__(self) -> None:
-        self.buckets = [0] * N_BUCKETS
+        self.latency = Histogram()
         self.errors = 0
-        self.total_ns = 0
         self.max_ns = 0
         self.outcomes: dict[str, int] = {}
 
     @property
     def events(self) -> int:
         """How many calls were recorded."""
-        return sum(self.buckets)
+        return self.latency.count
 
     def reset(self) -> None:
         """Forget everything, in place (the hook wrappers hold on to this object)."""
-        self.buckets[:] = [0] * N_BUCKETS
-        self.errors = self.total_ns = self.max_ns = 0
+        self.latency.reset()
+        self.errors = self.max_ns = 0
         self.outcomes.clear()
 
     def record(self, elapsed_ns: int) -> None:
@@ -95,10 +48,9 @@ class PhaseStats:
 
         The phase wrappers (``timing_wrapper``) inline this body; a test keeps them equal.
         """
-        self.total_ns += elapsed_ns
         if elapsed_ns > self.max_ns:
             self.max_ns = elapsed_ns
-        self.buckets[bucket_index(elapsed_ns)] += 1
+        self.latency.add(elapsed_ns)
 
     def record_exception(self, exc: BaseException) -> None:
         """Count a call that ended by raising ``exc``."""
@@ -108,14 +60,21 @@ class PhaseStats:
             self.errors += 1
 
     def summary(self) -> dict[str, Any]:
-        """Return the numbers of the run report, durations in microseconds."""
-        events = self.events
+        """Return the numbers of the run report, durations in microseconds.
+
+        The percentiles are read from the histogram, and never above the longest call.
+        """
+        latency, events = self.latency, self.events
+
+        def percentile_us(q: float) -> float:
+            return round(min(latency.quantile(q) or 0.0, self.max_ns) / 1000, 3)
+
         return {
             "events": events,
             "errors": self.errors,
-            "mean_us": round(self.total_ns / events / 1000, 3) if events else 0.0,
-            "p50_us": round(min(percentile_ns(self.buckets, 0.50), self.max_ns) / 1000, 3),
-            "p99_us": round(min(percentile_ns(self.buckets, 0.99), self.max_ns) / 1000, 3),
+            "mean_us": round(latency.sum_ns / events / 1000, 3) if events else 0.0,
+            "p50_us": percentile_us(0.50),
+            "p99_us": percentile_us(0.99),
             "max_us": round(self.max_ns / 1000, 3),
             "outcomes": dict(sorted(self.outcomes.items())),
         }
@@ -125,9 +84,11 @@ def timing_wrapper(stats: PhaseStats) -> Callable[[Any], Generator[None, Any, An
     """Return a pluggy ``wrapper=True`` generator function that times one phase in ``stats``.
 
     It runs for every event, so :meth:`PhaseStats.record` is inlined (one Python call less
-    per event); exceptions are counted and re-raised unchanged, ``Reject``/``Drop`` included.
+    per event: the histogram's table is updated directly, as
+    :class:`hookline.metrics.Histogram` allows); exceptions are counted and re-raised
+    unchanged, ``Reject``/``Drop`` included.
     """
-    buckets = stats.buckets
+    bins = stats.latency.bins
     record_exception = stats.record_exception
 
     def wrapper(event: Any) -> Generator[None, Any, Any]:
@@ -139,14 +100,9 @@ def timing_wrapper(stats: PhaseStats) -> Callable[[Any], Generator[None, Any, An
             raise
         finally:
             ns = perf_counter_ns() - t0
-            stats.total_ns += ns
             if ns > stats.max_ns:
                 stats.max_ns = ns
-            if ns < _EXACT:
-                buckets[ns] += 1
-            else:
-                shift = ns.bit_length() - _SUB_BITS - 1
-                buckets[(shift << _SUB_BITS) + (ns >> shift)] += 1
+            bins[bucket_index(ns)] += ns + SAMPLE
 
     return wrapper
 

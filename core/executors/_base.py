@@ -1,0 +1,36 @@
+"""``Executor``, the base every executor implements: a source's batches in, results out."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .._batch import BatchResult
+    from ..config import Config
+    from ..pipeline import Pipeline
+    from ..sources import Source
+
+__all__ = ["Executor"]
+
+
+class Executor(ABC):
+    """Turns a source, from a checkpoint on, into processed batches."""
+
+    def __init__(self, pipeline: Pipeline, config: Config, db: str) -> None:
+        self.pipeline = pipeline
+        self.config = config
+        self.db = db
+
+    @abstractmethod
+    def results(self, source: Source, offset: int, line: int
+                ) -> Iterator[tuple[int, int, BatchResult]]:
+        """``(end offset, end line, result)`` for each batch after ``offset``/``line``."""
+
+    def quarantine(self, stage: str) -> None:
+        """Take ``stage`` out of the batches not yet processed (the circuit breaker tripped)."""
+        self.pipeline.quarantine(stage)
+
+    def close(self) -> None:  # noqa: B027 - most executors hold nothing to release
+        """Release workers; called once when the run ends, normally or not."""
