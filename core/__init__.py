@@ -53,7 +53,7 @@ def run(inputs: Any, **options: Any) -> Report:
 
 
 _LAZY = {"Pipeline": "pipeline", "Report": "report"}
-_LAZY_MODULES = ("behaviors", "contracts", "flags")
+_LAZY_MODULES = ("behaviors", "contracts", "flags", "metrics")
 
 
 def __getattr__(name: str) -> Any:

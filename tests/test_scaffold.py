@@ -58,7 +58,7 @@ def test_the_distribution_is_laid_out_like_contrib(tmp_path: Path) -> None:
         "src/hookline_geo_ip/py.typed", "tests/test_geo_ip.py"]
     project = tomllib.loads((target / "pyproject.toml").read_text(encoding="utf-8"))
     assert project["project"]["name"] == "hookline-geo_ip"
-    assert project["project"]["dependencies"] == ["hookline>=0.1"]
+    assert project["project"]["dependencies"] == ["hookline>=0.2"]
     assert project["project"]["entry-points"]["hookline.plugins"] == {"geo_ip": "hookline_geo_ip"}
     assert project["project"]["optional-dependencies"]["test"] == ["pytest>=8"]
     assert project["tool"]["setuptools"]["package-data"] == {"hookline_geo_ip": ["py.typed"]}

@@ -32,5 +32,5 @@ def test_entry_point_loads_the_plugin_with_its_hooks() -> None:
 
 def test_distribution_requires_hookline_and_ships_py_typed() -> None:
     requires = metadata.requires("hookline-monitoring") or []
-    assert any(req.replace(" ", "").startswith("hookline>=0.1") for req in requires)
+    assert any(req.replace(" ", "").startswith("hookline>=0.2") for req in requires)
     assert (Path(hookline_monitoring.__file__).parent / "py.typed").is_file()
