@@ -60,14 +60,14 @@ _SCRUBBED = ("PYTHONDONTWRITEBYTECODE", "PYTHONPATH", "PYTHONHOME", "PYTHONSTART
              "HOOKLINE_CACHE_DIR", "HOOKLINE_PLUGINS", "HOOKLINE_DISABLE_PLUGINS",
              "HOOKLINE_DISABLE_PLUGIN_AUTOLOAD")
 
-_LIST_HOOKLINE = "from hookline.discovery import installed\nprint(len(installed()))"
+_LIST_HOOKLINE = "from hookline._discovery import installed\nprint(len(installed()))"
 _LIST_STEVEDORE = (
     f"from stevedore._cache import get_group_all\nprint(len(get_group_all({GROUP!r})))"
 )
 _LOAD_HOOKLINE = (
     "from hookline.config import Config\n"
-    "from hookline.discovery import installed\n"
-    "from hookline.loader import load_entry_points\n"
+    "from hookline._discovery import installed\n"
+    "from hookline._loader import load_entry_points\n"
     "print(len(load_entry_points(installed(), Config()).loaded()))"
 )
 
@@ -289,8 +289,8 @@ print(json.dumps({"disabled": _cache._c._disable_caching, "file": path,
 _PROBE_HOOKLINE = """
 import json, sys
 from hookline.config import Config
-from hookline.discovery import cache_path, installed
-from hookline.loader import load_entry_points
+from hookline._discovery import cache_path, installed
+from hookline._loader import load_entry_points
 METADATA = ("importlib.metadata", "importlib_metadata")
 found = installed()
 listed = [m for m in METADATA if m in sys.modules]
@@ -307,8 +307,8 @@ import importlib.util, json, os, sys
 import pluggy
 from stevedore.extension import ExtensionManager
 from hookline.config import Config
-from hookline.discovery import installed
-from hookline.loader import load_entry_points
+from hookline._discovery import installed
+from hookline._loader import load_entry_points
 pluggy.PluginManager("x").load_setuptools_entrypoints({GROUP!r})
 ExtensionManager({GROUP!r}, invoke_on_load=False)
 load_entry_points(installed(use_cache=False), Config())

@@ -111,7 +111,7 @@ def wrapper_plugin(function: Callable[[Any], Generator[None, Any, Any]], marker:
 
 def hookline_pipeline(classes: Sequence[type[hookline.Stage]], *extra: Any) -> Any:
     """``Pipeline.from_plugins`` with the stages in plugin ``bench`` and ``extra`` plugins."""
-    from hookline.pipeline import Pipeline
+    from hookline._pipeline import Pipeline
 
     plugins = [("bench", cls) for cls in classes]
     plugins += [(f"extra{i}", obj) for i, obj in enumerate(extra)]

@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import check, finish, note, parse_args
 
-from hookline.scaffold import write_installed
+from hookline.testing import write_installed
 
 HANDWRITTEN = r'''
 import json, re, sqlite3, sys, time

@@ -10,16 +10,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import fields
+from ._registry import Registry, Stage
+from ._schema import DefaultEvent, Event, Settings
 from ._version import API_VERSION, __version__
 from .errors import Drop, FieldError, HooklineError, Reject, StageFailed, ValidationError
 from .hookspecs import hookimpl, hookspec
-from .registry import Registry, Stage
-from .schema import DefaultEvent, Event, Settings
 
 if TYPE_CHECKING:
     from . import flags
-    from .pipeline import Pipeline
-    from .report import Report
+    from ._pipeline import Pipeline
+    from ._report import Report
 
 __all__ = [
     "API_VERSION",
@@ -46,13 +46,13 @@ __all__ = [
 
 
 def run(inputs: Any, **options: Any) -> Report:
-    """Run JSONL ``inputs`` into a database; see :func:`hookline.runner.run`."""
-    from .runner import run as _run
+    """Run JSONL ``inputs`` into a database; see :func:`hookline._runner.run`."""
+    from ._runner import run as _run
 
     return _run(inputs, **options)
 
 
-_LAZY = {"Pipeline": "pipeline", "Report": "report"}
+_LAZY = {"Pipeline": "_pipeline", "Report": "_report"}
 _LAZY_MODULES = ("behaviors", "contracts", "flags", "metrics")
 
 

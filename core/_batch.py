@@ -15,16 +15,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import aggregates
+from ._limits import parse_json
+from ._pipeline import FAIL_RUN
+from ._sinks.sqlite import DeadLetter
 from .errors import Drop, InputError, Reject, RunAborted, StageFailed, ValidationError
-from .limits import parse_json
-from .pipeline import FAIL_RUN
-from .sinks.sqlite import DeadLetter
 
 if TYPE_CHECKING:
-    from .pipeline import Pipeline
-    from .schema import Event
-    from .sinks.sqlite import Rows, SQLiteSink
-    from .sources import Batch
+    from ._pipeline import Pipeline
+    from ._schema import Event
+    from ._sinks.sqlite import Rows, SQLiteSink
+    from ._sources import Batch
 
 __all__ = ["BatchResult", "aggregate", "complete", "dedupe", "origin_of", "process_batch"]
 

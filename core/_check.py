@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import argparse
 
+    from ._loader import PluginRecord
     from .contracts import Violation
-    from .loader import PluginRecord
 
 __all__ = ["add_arguments", "cmd_check"]
 
@@ -33,9 +33,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     The plugins are loaded as a run loads them; the loader verifies each against the contract
     and refuses a violating one, recording its violations.
     """
+    from ._discovery import installed
+    from ._loader import FAILED, LOADED, load_entry_points
     from .config import load_config
-    from .discovery import installed
-    from .loader import FAILED, LOADED, load_entry_points
 
     plugins = load_entry_points(installed(), load_config(getattr(args, "config", None)))
     results = [(record, list(record.violations)) for record in plugins.records]

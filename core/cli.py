@@ -25,11 +25,11 @@ DEMO_EVENTS = 100_000
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from ._generate import write_jsonl
+    from ._pipeline import Pipeline
+    from ._runner import run
     from .config import load_config
     from .errors import ExecutorError, FlagError, PluginError, RunAborted
-    from .generate import write_jsonl
-    from .pipeline import Pipeline
-    from .runner import run
 
     config = load_config(args.config)
     if args.strict:
@@ -102,9 +102,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_plugins(args: argparse.Namespace) -> int:
+    from ._discovery import installed
+    from ._loader import load_entry_points
     from .config import load_config
-    from .discovery import installed
-    from .loader import load_entry_points
 
     plugins = load_entry_points(installed(), load_config(args.config))
     records = [record.as_dict() for record in plugins.records]
@@ -140,9 +140,9 @@ def _flag_assignments(items: Sequence[str]) -> dict[str, str]:
 
 
 def _cmd_flags(args: argparse.Namespace) -> int:
+    from ._pipeline import Pipeline
     from .config import load_config
     from .errors import FlagError
-    from .pipeline import Pipeline
 
     config = load_config(args.config)
     if args.flag:
@@ -169,10 +169,10 @@ def _cmd_flags(args: argparse.Namespace) -> int:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
+    from ._pipeline import Pipeline
+    from ._replay import replay
     from .config import load_config
     from .errors import FlagError, PluginError
-    from .pipeline import Pipeline
-    from .replay import replay
 
     if not os.path.isfile(args.db):
         print(f"hookline replay: no database at {args.db}", file=sys.stderr)
@@ -188,7 +188,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from .generate import write_jsonl
+    from ._generate import write_jsonl
 
     target = sys.stdout if args.output in (None, "-") else args.output
     stats = write_jsonl(target, args.n, invalid_rate=args.invalid_rate, seed=args.seed)
@@ -273,7 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("-o", "--output", help="file to write (default stdout)")
     generate.set_defaults(handler=_cmd_generate)
 
-    from . import _check, scaffold
+    from . import _check
+    from . import _scaffold as scaffold
 
     _check.add_arguments(commands)
     scaffold.add_arguments(commands)

@@ -38,14 +38,14 @@ from types import MappingProxyType, ModuleType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from . import hookspecs
+from ._registry import Stage, StageInfo, StageMeta, current_registry, plugin_name
 from ._suggest import did_you_mean as _close
-from .registry import Stage, StageInfo, StageMeta, current_registry, plugin_name
 
 if TYPE_CHECKING:
     import pluggy
 
-    from .registry import Registry
-    from .schema import Event
+    from ._registry import Registry
+    from ._schema import Event
 
 __all__ = [
     "CODES",
@@ -165,8 +165,8 @@ _PHASE_HOOKS = frozenset(hookspecs.phase_hook(phase) for phase in hookspecs.PHAS
 @functools.cache
 def _specs() -> Mapping[str, _Spec]:
     """Every hookspec by name, with its parameter names and resolved annotations."""
+    from ._schema import Event
     from .fields import Field
-    from .schema import Event
 
     namespace = {**vars(hookspecs), "Event": Event, "Field": Field}
     marker = f"{hookspecs.PROJECT}_spec"

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 from .errors import FieldError, FrozenInstanceError, SchemaError, ValidationError
 
 if TYPE_CHECKING:
-    from .schema import Schema
+    from ._schema import Schema
 
 __all__ = [
     "MISSING",

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from ._schema import Event
     from .fields import Field
-    from .schema import Event
 
 PROJECT = "hookline"
 

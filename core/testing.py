@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,13 +31,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pytest
 
 from . import contracts
-from .registry import Registry
-from .schema import DefaultEvent, Event
+from ._registry import Registry
+from ._schema import DefaultEvent, Event
 
 if TYPE_CHECKING:  # the runner's modules load when a fixture first needs them
+    from ._pipeline import Pipeline
+    from ._report import Report
     from .config import Config
-    from .pipeline import Pipeline
-    from .report import Report
 
 __all__ = [
     "AssertContract",
@@ -49,6 +50,7 @@ __all__ = [
     "make_event",
     "make_pipeline",
     "run_report",
+    "write_installed",
 ]
 
 #: The time of the first event a factory makes (2023-11-14T22:13:20Z), in epoch ms.
@@ -104,11 +106,11 @@ class PipelineFactory:
         are those the plugins declare, in a flag set of this pipeline's own. A plugin that
         cannot load (a contract violation, bad settings…) raises ``PluginError`` here.
         """
+        from ._loader import load_objects
+        from ._pipeline import Pipeline
         from .config import Config
         from .errors import PluginError
         from .flags import Flags
-        from .loader import load_objects
-        from .pipeline import Pipeline
 
         config = config if config is not None else Config()
         if settings:
@@ -246,7 +248,7 @@ class RunReporter:
         included). ``db`` defaults to ``hookline.db`` in the test's temporary folder: pass
         ``result.db`` again to run into the same database (duplicates are refused there).
         """
-        from .runner import run
+        from ._runner import run
 
         self.runs += 1
         source = self.folder / f"input-{self.runs}.jsonl"
@@ -306,3 +308,24 @@ def run_report(tmp_path: Path) -> RunReporter:
 def assert_contract_fixture() -> AssertContract:
     """:func:`assert_contract`, as a fixture (it is also importable from ``hookline.testing``)."""
     return assert_contract
+
+def write_installed(site: str | os.PathLike[str], name: str, source: str, *,
+                    version: str = "1.0") -> Path:
+    """Write plugin ``name`` into the folder ``site`` as an installer would leave it: the
+    module ``NAME_plugin`` (``source``) and the metadata of the distribution ``NAME-plugin``
+    ``version`` with its entry point ``NAME`` in ``hookline.plugins``. With ``site`` on
+    ``sys.path`` or ``PYTHONPATH``, discovery finds it like a pip-installed plugin, in this
+    process and in any other: for tests and benchmarks that need a real entry point without
+    building a wheel. Returns ``site``.
+    """
+    folder = Path(site)
+    package = folder / f"{name}_plugin"
+    package.mkdir(parents=True, exist_ok=True)
+    (package / "__init__.py").write_text(source, encoding="utf-8")
+    info = folder / f"{name}_plugin-{version}.dist-info"
+    info.mkdir(exist_ok=True)
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {name}-plugin\nVersion: {version}\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text(f"[hookline.plugins]\n{name} = {name}_plugin\n",
+                                           encoding="utf-8")
+    return folder

@@ -18,13 +18,13 @@ import pytest
 
 import hookline
 from hookline import contracts
+from hookline._discovery import EntryPointInfo
+from hookline._loader import load_entry_points
+from hookline._registry import StageInfo
 from hookline.cli import main
 from hookline.config import Config
 from hookline.contracts import StageContract, Violation, verify
-from hookline.discovery import EntryPointInfo
 from hookline.errors import PluginError
-from hookline.loader import load_entry_points
-from hookline.registry import StageInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -782,7 +782,7 @@ def _check(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, eps: list[EntryPoint
     for name in ("HOOKLINE_PLUGINS", "HOOKLINE_DISABLE_PLUGINS",
                  "HOOKLINE_DISABLE_PLUGIN_AUTOLOAD", "HOOKLINE_FLAGS"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr("hookline.discovery.installed", lambda: eps)
+    monkeypatch.setattr("hookline._discovery.installed", lambda: eps)
     return main(["check", *argv])
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hookline import discovery
+from hookline import _discovery as discovery
 
 
 def _install(site: Path, dist: str, entry_points: dict[str, str]) -> Path:
@@ -65,7 +65,7 @@ def test_a_corrupt_cache_is_rebuilt(site: Path) -> None:
 def test_a_warm_start_never_imports_importlib_metadata(site: Path, tmp_path: Path) -> None:
     _install(site, "fake-one", {"one": "fake_one"})
     code = (
-        "import sys; from hookline.discovery import installed; "
+        "import sys; from hookline._discovery import installed; "
         "names = [ep.name for ep in installed()]; "
         "print('one' in names, 'importlib.metadata' in sys.modules "
         "or 'importlib_metadata' in sys.modules)"

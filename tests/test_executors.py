@@ -11,12 +11,11 @@ from typing import Any
 import pytest
 
 import hookline
+from hookline._executors.process import ExecutorError, _worker, partition_of
+from hookline._generate import write_jsonl
 from hookline.behaviors import DEFAULT_METRICS
 from hookline.config import Config
-from hookline.executors.process import ExecutorError, _worker, partition_of
-from hookline.generate import write_jsonl
-from hookline.scaffold import write_installed
-from hookline.testing import database_content
+from hookline.testing import database_content, write_installed
 
 PLUGIN = '''
 import hookline

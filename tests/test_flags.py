@@ -10,9 +10,9 @@ import pytest
 
 import hookline
 from hookline import hookimpl
+from hookline._loader import load_objects
 from hookline.config import Config
 from hookline.flags import FlagError, Flags, bucket
-from hookline.loader import load_objects
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hookline.generate import (
+from hookline._generate import (
     BASE_TS,
     INVALID_KINDS,
     GeneratedLine,

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from hookline._limits import MAX_DEPTH, MAX_LINE_BYTES, MAX_NUMBER_DIGITS, parse_json
 from hookline.errors import InputError
-from hookline.limits import MAX_DEPTH, MAX_LINE_BYTES, MAX_NUMBER_DIGITS, parse_json
 
 
 def refused(line: str | bytes) -> str:

@@ -8,10 +8,10 @@ from collections.abc import Callable
 import pytest
 
 import hookline
+from hookline._discovery import EntryPointInfo
+from hookline._loader import load_entry_points
 from hookline.config import Config
-from hookline.discovery import EntryPointInfo
 from hookline.errors import PluginError
-from hookline.loader import load_entry_points
 
 GOOD = """
 import hookline

@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hookline import behaviors
+from hookline._stats import Stats
 from hookline.behaviors import timed
 from hookline.metrics import (
     BUCKETS,
@@ -25,7 +26,6 @@ from hookline.metrics import (
     prometheus_counter,
     prometheus_histogram,
 )
-from hookline.stats import Stats
 
 durations = st.integers(min_value=0, max_value=2**64 - 1)
 #: Samples whose total stays below 2**64 ns, as the histogram requires.

@@ -7,8 +7,8 @@ import sqlite3
 from pathlib import Path
 
 import hookline
+from hookline._replay import replay
 from hookline.config import Config
-from hookline.replay import replay
 
 
 class Strict(hookline.Stage, phase="validate", name="strict"):

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 import hookline
+from hookline._generate import write_jsonl
 from hookline.config import Config
-from hookline.generate import write_jsonl
 from hookline.testing import database_content
 
 
@@ -179,7 +179,7 @@ def test_the_jsonl_sink_holds_each_accepted_event_once_across_a_resume(tmp_path:
 def test_a_row_turns_back_into_the_events_json_line() -> None:
     """The JSONL sink writes each accepted event from its row: the same text as dumping
     ``event.to_dict()`` compactly, lists and mappings included, non-ASCII kept."""
-    from hookline.sinks.sqlite import Rows
+    from hookline._sinks.sqlite import Rows
 
     rows = Rows(hookline.DefaultEvent)
     for event in (

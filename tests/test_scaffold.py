@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 import hookline
-from hookline import scaffold
+from hookline import _scaffold as scaffold
+from hookline._scaffold import ScaffoldError, check_name, create_plugin
 from hookline.contracts import verify
-from hookline.scaffold import ScaffoldError, check_name, create_plugin
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -15,8 +15,8 @@ import pytest
 
 import hookline
 from hookline import DefaultEvent, ValidationError, fields
+from hookline._schema import compose
 from hookline.errors import FrozenInstanceError, InputError, SchemaError
-from hookline.schema import compose
 
 
 def valid(**overrides: Any) -> dict[str, Any]:
@@ -280,12 +280,12 @@ def test_generated_code_is_readable_by_inspect_and_linecache() -> None:
     assert source.startswith("def from_dict(data):")
     assert "amount" in source
     filename = DefaultEvent.from_dict.__code__.co_filename
-    assert filename.startswith("<hookline generated from_dict hookline.schema.DefaultEvent")
+    assert filename.startswith("<hookline generated from_dict hookline._schema.DefaultEvent")
     assert linecache.getlines(filename)
     assert DefaultEvent.from_dict.__qualname__ == "DefaultEvent.from_dict"
     init = DefaultEvent.__init__
     assert init.__code__.co_filename.startswith(
-        "<hookline generated __init__ hookline.schema.DefaultEvent"
+        "<hookline generated __init__ hookline._schema.DefaultEvent"
     )
     assert inspect.getsource(init).startswith("def __init__(")
     assert init.__qualname__ == "DefaultEvent.__init__"

@@ -13,7 +13,7 @@ import pytest
 
 import hookline
 from hookline import fields, testing
-from hookline.registry import current_registry
+from hookline._registry import current_registry
 from hookline.testing import AssertContract, EventFactory, PipelineFactory, RunReporter
 
 pytest_plugins = ["pytester"]

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from hookline.generate import write_jsonl
+from hookline._generate import write_jsonl
 from hookline.testing import database_content
 
 

@@ -16,8 +16,8 @@ import textwrap
 import time
 from pathlib import Path
 
-from hookline.generate import write_jsonl
-from hookline.scaffold import write_installed
+from hookline._generate import write_jsonl
+from hookline.testing import write_installed
 
 PLUGIN = '''
 import time

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hookline.generate import write_jsonl
+from hookline._generate import write_jsonl
 
 pytest.importorskip("hookline_ranking")
 

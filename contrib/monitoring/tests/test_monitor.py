@@ -11,7 +11,6 @@ import hookline
 import pytest
 from hookline.hookspecs import PHASES
 from hookline.metrics import Histogram
-from hookline.stats import StageStats
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -22,8 +21,9 @@ durations = st.integers(min_value=0, max_value=2**64 - 1)
 
 
 def test_latency_goes_into_hooklines_own_histogram() -> None:
-    # One histogram type for hookline's stage statistics, timed() and this plugin.
-    assert type(PhaseStats().latency) is Histogram is type(StageStats().latency)
+    # One histogram type for hookline's stage statistics, timed() and this plugin (the core's
+    # own tests check that its statistics use hookline.metrics.Histogram too).
+    assert type(PhaseStats().latency) is Histogram
 
 
 @given(durations)

@@ -18,13 +18,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from ._batch import BatchResult, dedupe
+from ._executors import make_executor
+from ._pipeline import Pipeline, read_only
+from ._report import Report, Run
+from ._sinks.jsonl import JSONLSink
+from ._sinks.sqlite import DeadLetter, SQLiteSink
+from ._sources import Source, expand_inputs
 from .config import Config, load_config
-from .executors import make_executor
-from .pipeline import Pipeline, read_only
-from .report import Report, Run
-from .sinks.jsonl import JSONLSink
-from .sinks.sqlite import DeadLetter, SQLiteSink
-from .sources import Source, expand_inputs
 
 __all__ = ["run"]
 

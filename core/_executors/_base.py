@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .._batch import BatchResult
+    from .._pipeline import Pipeline
+    from .._sources import Source
     from ..config import Config
-    from ..pipeline import Pipeline
-    from ..sources import Source
 
 __all__ = ["Executor"]
 

@@ -28,12 +28,12 @@ from typing import Any
 import pluggy
 
 from . import contracts, hookspecs
+from ._discovery import EntryPointInfo
+from ._registry import Registry, Stage, StageInfo, StageMeta, current_registry, plugin_name
 from ._version import API_VERSION, __version__
 from .config import Config
-from .discovery import EntryPointInfo
 from .errors import PluginError
 from .flags import default_flags
-from .registry import Registry, Stage, StageInfo, StageMeta, current_registry, plugin_name
 
 __all__ = ["PluginRecord", "PluginSet", "StageRecord", "load_entry_points", "load_objects"]
 

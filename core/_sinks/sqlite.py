@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .._schema import Event
 from ..aggregates import (
     AGGREGATE_TABLES,
     Aggregation,
@@ -28,7 +29,6 @@ from ..aggregates import (
     upsert_statement,
 )
 from ..fields import Boolean, Field, Integer, List, Mapping, Nested, Number, Timestamp
-from ..schema import Event
 
 __all__ = ["DeadLetter", "Rows", "SQLiteSink", "read_state"]
 

@@ -32,8 +32,7 @@ from .errors import ScaffoldError
 if TYPE_CHECKING:
     import argparse
 
-__all__ = ["ScaffoldError", "add_arguments", "check_name", "cmd_new_plugin", "create_plugin",
-           "write_installed"]
+__all__ = ["ScaffoldError", "add_arguments", "check_name", "cmd_new_plugin", "create_plugin"]
 
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
@@ -101,27 +100,6 @@ def create_plugin(name: str, directory: str | os.PathLike[str] = ".") -> Path:
         raise
     return target
 
-
-def write_installed(site: str | os.PathLike[str], name: str, source: str, *,
-                    version: str = "1.0") -> Path:
-    """Write plugin ``name`` into the folder ``site`` as an installer would leave it: the
-    module ``NAME_plugin`` (``source``) and the metadata of the distribution ``NAME-plugin``
-    ``version`` with its entry point ``NAME`` in ``hookline.plugins``. With ``site`` on
-    ``sys.path`` or ``PYTHONPATH``, discovery finds it like a pip-installed plugin, in this
-    process and in any other: for tests and benchmarks that need a real entry point without
-    building a wheel. Returns ``site``.
-    """
-    folder = Path(site)
-    package = folder / f"{name}_plugin"
-    package.mkdir(parents=True, exist_ok=True)
-    (package / "__init__.py").write_text(source, encoding="utf-8")
-    info = folder / f"{name}_plugin-{version}.dist-info"
-    info.mkdir(exist_ok=True)
-    (info / "METADATA").write_text(
-        f"Metadata-Version: 2.1\nName: {name}-plugin\nVersion: {version}\n", encoding="utf-8")
-    (info / "entry_points.txt").write_text(f"[hookline.plugins]\n{name} = {name}_plugin\n",
-                                           encoding="utf-8")
-    return folder
 
 
 def _values(name: str) -> dict[str, str]:

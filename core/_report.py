@@ -41,7 +41,7 @@ class Report:
     interrupted: bool = False
     #: Stages taken out of the run by the circuit breaker, in order.
     quarantined: list[str] = field(default_factory=list)
-    #: Per stage: calls, errors, rejected, dropped, p50/p99 latency (see hookline.stats).
+    #: Per stage: calls, errors, rejected, dropped, p50/p99 latency (see hookline._stats).
     stage_stats: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property

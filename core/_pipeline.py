@@ -17,16 +17,16 @@ from types import MappingProxyType
 from typing import Any
 
 from . import _codegen, hookspecs
+from ._discovery import installed
 from ._fold import CULPRIT, blame
+from ._loader import PluginSet, load_entry_points, load_objects
+from ._registry import Registry
+from ._schema import DefaultEvent, Event, compiled, compose
+from ._stats import Stats
 from .config import Config, load_config
-from .discovery import installed
 from .errors import Drop, PluginError, Reject, StageFailed
 from .fields import Field, List, String
 from .flags import Flags, default_flags, from_environment
-from .loader import PluginSet, load_entry_points, load_objects
-from .registry import Registry
-from .schema import DefaultEvent, Event, compiled, compose
-from .stats import Stats
 
 __all__ = ["Pipeline", "read_only"]
 

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ._batch import complete, dedupe, origin_of, process_batch
-from .pipeline import Pipeline
-from .sinks.sqlite import SQLiteSink
-from .sources import Batch, Source
-from .state import changes, load
+from ._pipeline import Pipeline
+from ._sinks.sqlite import SQLiteSink
+from ._sources import Batch, Source
+from ._state import changes, load
 
 __all__ = ["ReplayReport", "replay"]
 

@@ -68,7 +68,7 @@ class Schema:
     @classmethod
     def from_json(cls: type[S], text: str | bytes) -> S:
         """Parse one JSON object (with hookline's input limits) and build an instance."""
-        from .limits import parse_json
+        from ._limits import parse_json
 
         return cls.from_dict(parse_json(text))
 

@@ -28,16 +28,16 @@ from collections.abc import Iterator
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
+from .._sinks.sqlite import DeadLetter, read_state
 from ..errors import ExecutorError, RemoteError
-from ..sinks.sqlite import DeadLetter, read_state
 from ._base import Executor
 
 if TYPE_CHECKING:
     from .._batch import BatchResult
+    from .._pipeline import Pipeline
+    from .._sources import Source
     from ..config import Config
     from ..metrics import Histogram
-    from ..pipeline import Pipeline
-    from ..sources import Source
 
 __all__ = ["ExecutorError", "ProcessExecutor", "partition_of"]
 
@@ -83,12 +83,12 @@ def _worker(index: int, count: int, spec: dict[str, Any], out: Any,
     """A worker's life: rebuild the pipeline, then process its partition batch by batch;
     before each batch, take out the stages the parent's circuit breaker quarantined."""
     from .._batch import complete, origin_of, process_batch
+    from .._pipeline import Pipeline
+    from .._sinks.sqlite import Rows
+    from .._sources import Source
+    from .._state import changes, load
     from ..config import Config
     from ..errors import RunAborted
-    from ..pipeline import Pipeline
-    from ..sinks.sqlite import Rows
-    from ..sources import Source
-    from ..state import changes, load
 
     try:
         config = Config.from_dict(spec["config"])

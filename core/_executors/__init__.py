@@ -15,9 +15,9 @@ from ._base import Executor
 
 if TYPE_CHECKING:
     from .._batch import BatchResult
+    from .._pipeline import Pipeline
+    from .._sources import Source
     from ..config import Config
-    from ..pipeline import Pipeline
-    from ..sources import Source
 
 __all__ = ["EXECUTORS", "Executor", "InlineExecutor", "make_executor"]
 
@@ -30,7 +30,7 @@ class InlineExecutor(Executor):
     def __init__(self, pipeline: Pipeline, config: Config, db: str,
                  state: dict[str, dict[str, Any]]) -> None:
         super().__init__(pipeline, config, db)
-        from ..state import load
+        from .._state import load
 
         self.stateful = pipeline.stages()
         load(self.stateful, state)
@@ -38,8 +38,8 @@ class InlineExecutor(Executor):
     def results(self, source: Source, offset: int, line: int
                 ) -> Iterator[tuple[int, int, BatchResult]]:
         from .._batch import complete, origin_of, process_batch
-        from ..sinks.sqlite import Rows
-        from ..state import changes
+        from .._sinks.sqlite import Rows
+        from .._state import changes
 
         origin, rows = origin_of(self.pipeline), Rows(self.pipeline.event_class)
         for batch in source.batches(self.config.batch_size, offset=offset, line=line):

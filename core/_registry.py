@@ -16,13 +16,13 @@ from contextlib import contextmanager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from . import schema
+from . import _schema as schema
+from ._state import State
 from .errors import RegistryError
 from .hookspecs import PHASES
-from .state import State
 
 if TYPE_CHECKING:
-    from .schema import Event
+    from ._schema import Event
 
 __all__ = ["Registry", "Stage", "StageInfo", "StageMeta", "current_registry", "plugin_name"]
 
