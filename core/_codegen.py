@@ -3,8 +3,9 @@
 Three things are compiled here, once per class, plugin set or wrapped stage, never per event:
 
 * a schema's ``__init__`` and ``from_dict``, with every field's rules inlined
-  (:func:`compile_schema`), and from the same rules each field's ``check()`` and the check
-  that guards assignment (:func:`compile_check`, :func:`compile_accepts`), and
+  (:func:`compile_schema`), and from the same rules each field's ``check()``, the check
+  that guards assignment (:func:`compile_check`, :func:`compile_accepts`) and the check of an
+  accepted event at the boundary, after its stages (:func:`compile_boundary`), and
 * a phase's call plan, a flat function calling each implementation in order
   (:func:`compile_phase`), and the glue that drives the phase's ``wrapper=True`` generators
   around it as pluggy's caller does (:func:`compile_wrapped`; plugin code runs as written:
@@ -217,9 +218,9 @@ def compile_schema(
     keyword not given), ``_missing(errors, path)``, ``_fail(errors, field, value, path,
     message)`` (the message of the rule ``value`` broke), ``_invalid(errors, field, value,
     path)`` (every problem ``field.problems()`` finds), ``_unknown(cls, errors, data)``,
-    ``_keep_extra(cls, data, properties)`` and ``_set_dict(instance, values)`` (store the
-    instance's dict). Each error helper takes and returns the error list, None until the
-    first error.
+    ``_keep_extra(cls, data, properties, errors)`` (returns both, the unknown keys merged
+    in and checked) and ``_set_dict(instance, values)`` (store the instance's dict). Each
+    error helper takes and returns the error list, None until the first error.
     """
     qualname = f"{cls.__module__}.{cls.__qualname__}"
     ns: dict[str, Any] = {
@@ -246,7 +247,8 @@ def compile_schema(
         lines += _field_lines(plan, ns, mapping=True)
     lines.append(f"    if len(data) + _missing_n != {len(plans)}:")
     if keep_extra:
-        lines.append("        v_properties = _keep_extra(cls, data, v_properties)")
+        lines.append("        v_properties, _errors = _keep_extra(cls, data, v_properties,"
+                     " _errors)")
     else:
         lines.append("        _errors = _unknown(cls, _errors, data)")
     lines += [
@@ -392,10 +394,11 @@ class PlanStep:
     """One implementation in a phase's call plan.
 
     ``skip_errors``: an exception it raises is passed to ``on_skip`` and the phase goes on
-    without it (the ``skip-plugin`` policy) instead of propagating.
+    without it (the ``skip-plugin`` policy) instead of propagating. ``may_await``: a sync
+    function that may return an awaitable (an ``async def`` under a sync decorator), awaited.
     """
 
-    __slots__ = ("function", "gate", "is_async", "name", "skip_errors")
+    __slots__ = ("function", "gate", "is_async", "may_await", "name", "skip_errors")
 
     def __init__(
         self,
@@ -405,27 +408,38 @@ class PlanStep:
         is_async: bool = False,
         gate: Callable[[Any], bool] | None = None,
         skip_errors: bool = False,
+        may_await: bool = False,
     ) -> None:
         self.name = name
         self.function = function
         self.is_async = is_async
+        self.may_await = may_await
         self.gate = gate
         self.skip_errors = skip_errors
 
 
-def _step_lines(index: int, step: PlanStep, probe: bool) -> list[str]:
-    """The statements of one step, indented for the body of the phase's ``try``."""
+def _step_lines(index: int, step: PlanStep, probe: bool, *, awaits: bool,
+                checked: bool) -> list[str]:
+    """The statements of one step, indented for the body of the phase's ``try``.
+
+    ``awaits``: the plan is a coroutine function and awaits an async step itself (else it
+    hands the coroutine to ``_await``). ``checked``: the event is checked after the step.
+    """
     call = f"_call_{index}(event)"
     if step.is_async:
-        call = f"_await({call})"
+        call = f"await {call}" if awaits else f"_await({call})"
     body = [f"r = {call}"]
+    if step.may_await:
+        body += ["if _isawaitable(r):", f"    r = {'await r' if awaits else '_await(r)'}"]
     if probe:
         body = ["t = _clock()", *body, f"_probe({index}, _clock() - t)"]
     if step.skip_errors:
-        body = ["try:", *(f"    {line}" for line in body), "except _signals:", "    raise",
-                "except Exception as exc:", f"    _on_skip(_names[{index}], exc, event)",
+        body = ["try:", *(f"    {line}" for line in body), "except _passing:", "    raise",
+                "except BaseException as exc:", f"    _on_skip(_names[{index}], exc, event)",
                 "    r = None"]
     body += ["if r is not None:", f"    event = _returned({step.name!r}, r)"]
+    if checked:
+        body.append(f"_verify(event, {step.name!r})")
     if step.gate is not None:  # a flagged stage: record that it ran, for variant analysis
         ran = f"    event.__dict__['variants'].append({step.name!r})"
         body = [f"if _gate_{index}(event):", ran, *(f"    {line}" for line in body)]
@@ -440,34 +454,46 @@ def compile_phase(
     steps: Sequence[PlanStep],
     *,
     signals: tuple[type[BaseException], ...],
-    blame: Callable[[Exception, str], None],
+    blame: Callable[[BaseException, str], None],
     returned: Callable[[str, Any], Any],
     run_async: Callable[[Any], Any],
-    on_skip: Callable[[str, Exception, Any], None] | None = None,
+    on_skip: Callable[[str, BaseException, Any], None] | None = None,
     probe: Callable[[int, int], None] | None = None,
     clock: Callable[[], int] | None = None,
+    passing: tuple[type[BaseException], ...] = (),
+    awaits: bool = False,
+    verify: Callable[[Any, str], None] | None = None,
 ) -> Callable[[Any], Any]:
     """A flat function calling each step in order: the stages part of :func:`_fold.fold`.
 
     A step's non-None return replaces the event for the next step (``returned`` checks it).
-    ``signals`` (Reject, Drop) get the step's name in ``.stage``; any other Exception is
-    passed to ``blame(exc, step_name)`` (which notes the culprit on it). Both propagate
-    unchanged, so wrappers see exactly what pluggy's caller would show them.
+    ``signals`` (Reject, Drop) get the step's name in ``.stage``; anything else raised,
+    ``BaseException`` subclasses included, is passed to ``blame(exc, step_name)`` (which notes
+    the culprit on it). Both propagate unchanged, so wrappers see exactly what pluggy's caller
+    would show them. A ``skip_errors`` step lets ``signals`` and ``passing`` (a real
+    interrupt) through and skips anything else.
     With ``probe``, each call is timed: ``probe(step_index, clock() - start)``.
+    ``awaits``: an ``async def run_phase`` that awaits its async steps (else ``run_async``
+    runs each to completion). ``verify(event, step_name)``: called after each step (the slow
+    variant that finds the stage that broke an event).
     """
     ns: dict[str, Any] = {
         "_signals": signals,
+        "_passing": signals + passing,
         "_blame": blame,
         "_returned": returned,
         "_await": run_async,
         "_on_skip": on_skip,
         "_probe": probe,
         "_clock": clock,
+        "_verify": verify,
+        "_isawaitable": inspect.isawaitable,
         "_names": [step.name for step in steps],
     }
-    variant = " (probed)" if probe else ""
+    variant = "".join(word for flag, word in ((probe, " (probed)"), (verify, " (checked)"),
+                                              (awaits, " (async)")) if flag)
     lines = [
-        "def run_phase(event):",
+        f"{'async ' if awaits else ''}def run_phase(event):",
         f'    """Phase {phase!r}{variant}: {len(steps)} implementation(s), in call order '
         '(generated)."""',
     ]
@@ -479,13 +505,14 @@ def compile_phase(
         ns[f"_call_{index}"] = step.function
         if step.gate is not None:
             ns[f"_gate_{index}"] = step.gate
-        lines += _step_lines(index, step, probe is not None)
+        lines += _step_lines(index, step, probe is not None, awaits=awaits,
+                             checked=verify is not None)
     lines += [
         "    except _signals as signal:",
         "        if signal.stage is None:",
         "            signal.stage = _names[at]",
         "        raise",
-        "    except Exception as exc:",
+        "    except BaseException as exc:",
         "        _blame(exc, _names[at])",
         "        raise",
         "    return event",
@@ -546,6 +573,8 @@ def _thrown(wrapper: Any, generator: Any, result: Any, error: BaseException
                 and exc.__cause__ is error:
             return result, error  # the phase's StopIteration, turned (PEP 479): it goes on
         return result, exc
+    finally:  # this frame is in the error's traceback: drop the reference back to the error
+        error = None  # type: ignore[assignment]
     return result, _yielded_again(wrapper, generator)
 
 
@@ -561,17 +590,25 @@ def _yielded_again(wrapper: Any, generator: Any) -> BaseException:
 
 
 def compile_wrapped(phase: str, inner: Callable[[Any], Any],
-                    wrappers: Sequence[Callable[[Any], Any]]) -> Callable[[Any], Any]:
+                    wrappers: Sequence[Callable[[Any], Any]], *, awaits: bool = False,
+                    names: Sequence[str] = (),
+                    own: Callable[[BaseException, str], None] | None = None
+                    ) -> Callable[[Any], Any]:
     """``inner`` (a compiled phase) inside ``wrapper=True`` generators, the first outermost,
     driven exactly as pluggy's caller drives them (the rules are :func:`_fold.fold`'s).
 
     Each wrapper is the plugin's own generator function, called as written; it is driven by a
     :func:`_pump` from a pool of its own (a pump in use by one call, thread or nested call is
-    not in the pool), one block of statements per wrapper, unrolled.
+    not in the pool), one block of statements per wrapper, unrolled. ``awaits``: ``inner``
+    is a coroutine function, and so is the result (the wrappers are driven the same way).
+    ``names`` and ``own``: what a wrapper raises of its own (not what it passes on) is given
+    to ``own(error, names[index])``, as :func:`_fold.fold` does with its ``wrapper_names``.
     """
     ns: dict[str, Any] = {"_inner": inner, "_primed": _primed, "_thrown": _thrown,
-                          "_yielded_again": _yielded_again, "_did_not_yield": _did_not_yield}
-    lines = ["def run_wrapped(event):",
+                          "_yielded_again": _yielded_again, "_did_not_yield": _did_not_yield,
+                          "_own": own, "_names": list(names)}
+    owned = own is not None and len(names) == len(wrappers)
+    lines = [f"{'async ' if awaits else ''}def run_wrapped(event):",
              f'    """Phase {phase!r} inside {len(wrappers)} wrapper(s), driven (generated)."""',
              "    entered = 0", "    result = error = None", "    try:"]
     for index, wrapper in enumerate(wrappers):
@@ -587,29 +624,97 @@ def compile_wrapped(phase: str, inner: Callable[[Any], Any],
             f"            raise _did_not_yield(_w{index}, returned)",
             f"        entered = {index + 1}",
         ]
-    lines += ["        result = _inner(event)",
+    lines += [f"        result = {'await ' if awaits else ''}_inner(event)",
               "    except BaseException as exc:",
               "        error = exc"]
+    if owned:  # raised while entering a wrapper: that wrapper's own
+        lines += [f"        if entered < {len(wrappers)}:",
+                  "            _own(exc, _names[entered])"]
     for index in reversed(range(len(wrappers))):
-        lines += [
-            f"    if entered > {index}:",
-            "        if error is None:",
-            "            try:",
-            f"                result = p{index}.send(result)",
-            "            except BaseException as exc:",
-            "                error = exc",
-            "            else:",
-            f"                if p{index}.gi_yieldfrom is None:  # it returned: pooled again",
-            f"                    _pool{index}.append(p{index})",
-            "                else:",
-            f"                    error = _yielded_again(_w{index}, p{index}.gi_yieldfrom)",
+        block = [
+            "if error is None:",
+            "    try:",
+            f"        result = p{index}.send(result)",
+            "    except BaseException as exc:",
+            "        error = exc",
+            "    else:",
+            f"        if p{index}.gi_yieldfrom is None:  # it returned: pooled again",
+            f"            _pool{index}.append(p{index})",
             "        else:",
-            f"            result, error = _thrown(_w{index}, p{index}.gi_yieldfrom, result, "
-            "error)",
+            f"            error = _yielded_again(_w{index}, p{index}.gi_yieldfrom)",
+            "else:",
+            f"    result, error = _thrown(_w{index}, p{index}.gi_yieldfrom, result, error)",
         ]
-    lines += ["    if error is not None:", "        raise error", "    return result"]
-    return compile_function("run_wrapped", lines, ns, what=f"phase {phase} wrapped")
+        if owned:  # what it raises of its own (a stage's error keeps its stage)
+            block = ["try:", *(f"    {line}" for line in block),
+                     "except BaseException as exc:", f"    _own(exc, _names[{index}])",
+                     "    raise", "if error is not None:", f"    _own(error, _names[{index}])"]
+        lines += [f"    if entered > {index}:", *(f"        {line}" for line in block)]
+    lines += ["    if error is not None:",
+              "        try:",
+              "            raise error",
+              "        finally:  # no frame -> error -> traceback -> frame cycle left for the GC",
+              "            error = None",
+              "    return result"]
+    what = f"phase {phase} wrapped{' (async)' if awaits else ''}"
+    return compile_function("run_wrapped", lines, ns, what=what)
 
 
 def _qualname(function: Any) -> str:
     return str(getattr(function, "__qualname__", function))
+
+
+# -- the boundary check -----------------------------------------------------------------------
+
+
+def compile_boundary(
+    cls: type[Any], plans: Sequence[FieldPlan], *, runtime: Mapping[str, Any],
+    id_field: str | None, immutable: frozenset[str] = frozenset(),
+) -> Callable[[Any, Any], list[FieldError] | None]:
+    """``boundary(event, read)``: the problems of an event after its stages, or None.
+
+    The check before any sink sees an event: it is of class ``cls`` itself, its instance dict
+    holds exactly the fields, each valid by the same rules ``from_dict`` inlines (so a value
+    written through ``__dict__``, ``object.__setattr__`` or a list changed in place is found),
+    and ``id_field`` is still what it was in ``read``, a copy of the instance dict taken
+    before the stages ran. A field named in ``immutable`` (its values are str, numbers…) is
+    checked only when its value is not the very object it was in ``read``. ``plans`` are
+    ``cls``'s fields; ``runtime`` holds what :func:`compile_schema` is given, and
+    ``_stored_form(errors, field, value, path)`` for the fields that convert their input
+    (their value must be in its stored form).
+    """
+    qualname = f"{cls.__module__}.{cls.__qualname__}"
+    ns: dict[str, Any] = {**runtime, "cls": cls, "_FieldError": FieldError}
+    lines = [
+        "def boundary(event, read):",
+        f'    """Check an accepted {cls.__name__} before it is stored (generated)."""',
+        "    if event.__class__ is not cls:",
+        "        return [_FieldError('$', f'is a {event.__class__.__qualname__}, not the "
+        f"pipeline\\'s {cls.__name__}', event)]",
+        "    data = event.__dict__",
+        "    _errors = None",
+        "    _missing_n = 0",
+    ]
+    for plan in plans:
+        required = plan._replace(required=True, converts=False)  # every field is stored
+        field_lines = _field_lines(required, ns, mapping=True)
+        if plan.name in immutable:  # unchanged since it was validated: nothing to check
+            at = field_lines.index("    else:")
+            field_lines[at + 1:] = [f"        if v_{plan.name} is not read[{plan.name!r}]:",
+                                    *(f"    {line}" for line in field_lines[at + 1:])]
+        lines += field_lines
+        if plan.converts:
+            lines += [f"    if {plan.name!r} in data:",
+                      f"        _errors = _stored_form(_errors, _f_{plan.name}, "
+                      f"data[{plan.name!r}], {plan.name!r})"]
+    lines += [f"    if len(data) + _missing_n != {len(plans)}:",
+              "        _errors = _unknown(cls, _errors, data)"]
+    if id_field is not None:
+        lines += [f"    if data.get({id_field!r}) != read.get({id_field!r}):",
+                  "        _errors = (_errors or []) + [_FieldError("
+                  f"{id_field!r}, 'was changed from ' + repr(read.get({id_field!r})), "
+                  f"data.get({id_field!r}))]"]
+    lines.append("    return _errors")
+    function = compile_function("boundary", lines, ns, what=f"boundary {qualname}")
+    function.__qualname__ = f"{cls.__qualname__}.boundary"
+    return function

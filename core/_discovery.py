@@ -31,7 +31,7 @@ __all__ = ["BACKEND_GROUP", "PLUGIN_GROUP", "EntryPointInfo", "cache_path", "ins
 PLUGIN_GROUP = "hookline.plugins"
 BACKEND_GROUP = "hookline.backends"
 _GROUPS = (PLUGIN_GROUP, BACKEND_GROUP)
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2  # 2: every distribution declaring a name is kept
 
 
 class EntryPointInfo(NamedTuple):
@@ -117,18 +117,21 @@ def _scan() -> list[EntryPointInfo]:
     else:  # the backport: one behaviour (deduplication, selection) on 3.10 and 3.11
         from importlib_metadata import distributions
 
-    found: dict[tuple[str, str], EntryPointInfo] = {}
+    found: dict[tuple[str, str, str], EntryPointInfo] = {}
     for dist in distributions():
         entry_points = [ep for ep in dist.entry_points if ep.group in _GROUPS]
         if not entry_points:
             continue  # most distributions: their METADATA is never parsed
         metadata = dist.metadata  # parsed once, for the name and the version
         name, version = metadata["Name"] or "?", metadata["Version"] or "?"
+        project = name.lower().replace("_", "-").replace(".", "-")
         for ep in entry_points:
-            # The first distribution on sys.path wins, as it does for imports.
-            found.setdefault((ep.group, ep.name),
+            # A distribution found twice (on two sys.path entries): the first wins, as it
+            # does for imports. Two distributions declaring one name are both kept, in
+            # sys.path order: the loader refuses that name, naming both.
+            found.setdefault((ep.group, ep.name, project),
                              EntryPointInfo(ep.name, ep.value, ep.group, name, version))
-    return sorted(found.values(), key=lambda ep: (ep.group, ep.name))
+    return sorted(found.values(), key=lambda ep: (ep.group, ep.name))  # stable: path order
 
 
 def _read_cache(path: str, fingerprint: list[Any]) -> list[EntryPointInfo] | None:
@@ -158,7 +161,10 @@ def _write_cache(path: str, fingerprint: list[Any], found: list[EntryPointInfo])
 
 
 def installed(group: str = PLUGIN_GROUP, *, use_cache: bool | None = None) -> list[EntryPointInfo]:
-    """Every entry point of ``group`` installed in this environment, sorted by name."""
+    """Every entry point of ``group`` installed in this environment, sorted by name.
+
+    A name that two distributions declare appears once for each (the loader refuses it).
+    """
     if use_cache is None:
         use_cache = os.environ.get("HOOKLINE_NO_CACHE", "") in ("", "0")
     found: list[EntryPointInfo] | None = None

@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import Drop, Reject
 
-__all__ = ["CULPRIT", "blame", "fold", "wrapper_error"]
+__all__ = ["CULPRIT", "blame", "fold", "own", "wrapper_error"]
 
 #: The attribute that names, on an exception, the stage that raised it.
 CULPRIT = "__hookline_stage__"
@@ -39,14 +39,26 @@ def wrapper_error(wrapper: Any, what: str) -> RuntimeError:
                         "exactly once")
 
 
+def own(error: BaseException, name: str) -> None:
+    """Note that ``name`` (a phase wrapper's plugin) raised ``error``, unless a stage did: a
+    ``Reject`` or ``Drop`` gets it as ``.stage``, anything else as its culprit."""
+    if isinstance(error, (Reject, Drop)):
+        if error.stage is None:
+            error.stage = name
+    else:
+        blame(error, name)
+
+
 def fold(event: Any, stages: Sequence[tuple[str, Callable[[Any], Any]]],
-         wrappers: Sequence[Callable[[Any], Generator[Any, Any, Any]]] = ()) -> Any:
+         wrappers: Sequence[Callable[[Any], Generator[Any, Any, Any]]] = (),
+         wrapper_names: Sequence[str] = ()) -> Any:
     """Run one phase on ``event``: the ``(name, function)`` pairs of ``stages`` in order, inside
     ``wrappers`` (generator functions, the first outermost); return the phase's result.
 
     Each wrapper runs to its ``yield``, then the stages run. A stage's non-None return replaces
     the event for the next stage, and the last event is what the innermost ``yield`` returns.
-    ``Reject`` and ``Drop`` get ``.stage`` set (unless set already), any other exception is
+    ``Reject`` and ``Drop`` get ``.stage`` set (unless set already), any other exception
+    (``SystemExit``, ``KeyboardInterrupt`` and other ``BaseException``\\ s included) is
     :func:`blame`\\ d on its stage; the stages stop and the exception is thrown in at the
     ``yield`` instead. Then, innermost first, what a wrapper returns is the result the next one
     out gets, and what it raises is thrown into the next one out. A wrapper that does not yield
@@ -54,6 +66,9 @@ def fold(event: Any, stages: Sequence[tuple[str, Callable[[Any], Any]]],
     into a RuntimeError (PEP 479 does, or ``raise ... from`` it) goes on as the StopIteration;
     a wrapper that yields again is closed, and the phase raises RuntimeError at once, past the
     outer wrappers (unless closing it raises: that error goes on out).
+
+    ``wrapper_names``: the plugin of each wrapper. What a wrapper raises of its own (not what
+    it passes on from the stages) is then :func:`own`\\ ed by it: it is that plugin's failure.
     """
     entered: list[tuple[Any, Generator[Any, Any, Any]]] = []
     result: Any = None
@@ -73,7 +88,7 @@ def fold(event: Any, stages: Sequence[tuple[str, Callable[[Any], Any]]],
                 if signal.stage is None:
                     signal.stage = name
                 raise
-            except Exception as exc:
+            except BaseException as exc:  # SystemExit, KeyboardInterrupt… are its failures too
                 blame(exc, name)
                 raise
             if returned is not None:
@@ -81,7 +96,10 @@ def fold(event: Any, stages: Sequence[tuple[str, Callable[[Any], Any]]],
         result = event
     except BaseException as exc:
         error = exc
-    for wrapper, generator in reversed(entered):
+        if wrapper_names and len(entered) < len(wrappers):  # raised entering that wrapper
+            own(error, wrapper_names[len(entered)])
+    for index in reversed(range(len(entered))):
+        wrapper, generator = entered[index]
         try:
             if error is None:
                 generator.send(result)
@@ -93,13 +111,20 @@ def fold(event: Any, stages: Sequence[tuple[str, Callable[[Any], Any]]],
             if not (isinstance(error, StopIteration) and isinstance(exc, RuntimeError)
                     and exc.__cause__ is error):
                 error = exc
+                if wrapper_names:
+                    own(error, wrapper_names[index])
         else:
             try:
                 generator.close()
             except BaseException as exc:
                 error = exc
+                if wrapper_names:
+                    own(error, wrapper_names[index])
             else:
-                raise wrapper_error(wrapper, "has second yield")
+                failure = wrapper_error(wrapper, "has second yield")
+                if wrapper_names:
+                    own(failure, wrapper_names[index])
+                raise failure
     if error is not None:
         raise error
     return result

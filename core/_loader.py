@@ -1,9 +1,13 @@
 """Loading plugins into one pluggy ``PluginManager``, one plugin at a time, in isolation.
 
-A plugin whose import raises anything (ImportError, any Exception, SystemExit) or whose
-module is missing is recorded as failed with its distribution, version and error; the rest
-load. Nothing half-registered is left behind: a failing plugin's stages are forgotten and
-its already-registered parts unregistered.
+A plugin whose import raises anything (ImportError, any Exception, SystemExit, even a
+KeyboardInterrupt it raises itself) or whose module is missing is recorded as failed with its
+distribution, version and error; so is a name that two distributions declare, and a plugin
+whose stages' ``before=``/``after=`` form a cycle. Nothing half-registered is left behind: a
+failing plugin's stages are forgotten and its already-registered parts unregistered. Loading
+itself never fails: ``hookline plugins`` and ``hookline check`` list every plugin, and a run
+refuses to start when a selected one failed (:meth:`PluginSet.refuse_broken`). A real Ctrl-C
+while plugins load stops the loading (:class:`~hookline.errors.Interrupted`).
 
 Order within a phase does not depend on install order: tryfirst/trylast, then the
 ``before=``/``after=`` constraints between plugin and stage names, then the name. hookline
@@ -17,9 +21,14 @@ from __future__ import annotations
 
 import heapq
 import importlib
+import logging
+import signal
 import sys
+import threading
+import time
 import traceback
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import groupby, islice
 from types import FunctionType, MethodType, ModuleType
@@ -32,12 +41,17 @@ from ._discovery import EntryPointInfo
 from ._registry import Registry, Stage, StageInfo, StageMeta, current_registry, plugin_name
 from ._version import API_VERSION, __version__
 from .config import Config
-from .errors import PluginError
-from .flags import default_flags
+from .errors import BrokenPlugins, Interrupted, PluginError
+from .flags import _imported_by, default_flags
 
 __all__ = ["PluginRecord", "PluginSet", "StageRecord", "load_entry_points", "load_objects"]
 
 LOADED, FAILED, BLOCKED, NOT_SELECTED = "loaded", "failed", "blocked", "not selected"
+
+#: A plugin import running longer than this many seconds is named in a warning while it runs.
+SLOW_IMPORT_S = 5.0
+
+log = logging.getLogger("hookline.loader")
 
 
 @dataclass
@@ -179,6 +193,13 @@ class PluginSet:
     def failed(self) -> list[PluginRecord]:
         return [record for record in self.records if record.status == FAILED]
 
+    def refuse_broken(self, config: Config) -> None:
+        """Raise :class:`BrokenPlugins` naming every selected plugin that failed to load,
+        unless ``config`` allows running without them (``--allow-broken-plugins``)."""
+        failed = self.failed()
+        if failed and config.fail_closed:
+            raise BrokenPlugins([(record.label, record.error or "failed") for record in failed])
+
     def impls(self, hook_name: str) -> list[Any]:
         """The hook's implementations in hookline's order (wrappers first, outermost first).
 
@@ -213,7 +234,8 @@ def _error_text(exc: BaseException) -> str:
         where = f" (at {last.filename}:{last.lineno})"
     if isinstance(exc, SystemExit):
         return f"SystemExit({exc.code!r}) raised while importing{where}"
-    return f"{type(exc).__name__}: {exc}{where}"
+    text = str(exc)
+    return f"{type(exc).__name__}{': ' if text else ''}{text}{where}"
 
 
 def _import(value: str) -> Any:
@@ -289,7 +311,34 @@ def _matches(target: str, unit: str) -> bool:
 
 
 def _rank(units: Sequence[_Unit]) -> list[_Unit]:
-    """Order units by before/after constraints, ties by name; a cycle is an error."""
+    """Order the loaded plugins' units by before/after constraints, ties by name.
+
+    The plugins whose stages form a cycle fail, with an error naming the cycle's stages and
+    their plugins; the others are ordered without them.
+    """
+    while True:
+        units = [unit for unit in units if unit.record.status == LOADED]
+        ordered, cycle = _sort(units)
+        if not cycle:
+            return ordered
+        members = {unit.name: unit for unit in units if unit.name in cycle}
+        where = "; ".join(_described(members[name]) for name in cycle[:-1])
+        for unit in members.values():
+            unit.record.status = FAILED
+            unit.record.error = (f"before/after constraints form a cycle: "
+                                 f"{' -> '.join(cycle)} ({where})")
+
+
+def _described(unit: _Unit) -> str:
+    """``alpha.x (class alpha_plugin.X, alpha-plugin 1.0)``."""
+    if isinstance(unit.obj, _StageAdapter):
+        return f"{unit.name} (class {unit.obj.info.where}, {unit.record.label})"
+    return f"{unit.name} ({unit.record.label})"
+
+
+def _sort(units: Sequence[_Unit]) -> tuple[list[_Unit], list[str]]:
+    """Topological order of ``units`` by before/after, ties by name, and ``[]``; or, when
+    they form a cycle, the units ordered before it and the cycle (``[a, b, a]``)."""
     names = {unit.name: unit for unit in units}
     edges: dict[str, set[str]] = {name: set() for name in names}  # a -> b: a runs before b
     for unit in units:
@@ -314,11 +363,11 @@ def _rank(units: Sequence[_Unit]) -> list[_Unit]:
             if incoming[target] == 0:
                 heapq.heappush(ready, target)
     if len(ordered) != len(units):
-        raise PluginError(f"before/after constraints form a cycle: {_cycle(edges, incoming)}")
-    return ordered
+        return ordered, _cycle(edges, incoming)
+    return ordered, []
 
 
-def _cycle(edges: Mapping[str, set[str]], incoming: Mapping[str, int]) -> str:
+def _cycle(edges: Mapping[str, set[str]], incoming: Mapping[str, int]) -> list[str]:
     stuck = sorted(name for name, count in incoming.items() if count > 0)
     path = [stuck[0]]
     while True:
@@ -326,7 +375,7 @@ def _cycle(edges: Mapping[str, set[str]], incoming: Mapping[str, int]) -> str:
         if not following or following[0] in path:
             if following:
                 path = [*path[path.index(following[0]):], following[0]]
-            return " -> ".join(path)
+            return path
         path.append(following[0])
 
 
@@ -410,16 +459,79 @@ def _record_positions(plugins: PluginSet, units: Sequence[_Unit]) -> None:
                     unit.obj.behaviors()))
 
 
+class _ImportClock:
+    """One thread for a whole load, started with the first import: it names an import that
+    has run for :data:`SLOW_IMPORT_S` while it still runs, so a slow plugin is not silent."""
+
+    def __init__(self) -> None:
+        self.current: tuple[str, float] | None = None
+        self.done = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    @contextmanager
+    def timing(self, label: str) -> Iterator[None]:
+        began = time.monotonic()
+        self.current = (label, began)
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._watch, name="hookline-import-clock",
+                                           daemon=True)
+            self.thread.start()
+        try:
+            yield
+        finally:
+            self.current = None
+            took = time.monotonic() - began
+            if took >= SLOW_IMPORT_S:
+                log.warning("plugin %s took %.1f s to load", label, took)
+
+    def _watch(self) -> None:
+        warned = None
+        while not self.done.wait(0.25):
+            current = self.current
+            if (current is not None and current is not warned
+                    and time.monotonic() - current[1] >= SLOW_IMPORT_S):
+                log.warning("still loading plugin %s after %.0f s…", current[0], SLOW_IMPORT_S)
+                warned = current
+
+    def close(self) -> None:
+        self.done.set()
+        if self.thread is not None:
+            self.thread.join()  # (the process executor forks only when no other thread runs)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise Interrupted()
+
+
+@contextmanager
+def _real_interrupts() -> Iterator[None]:
+    """While plugins load, a real Ctrl-C (SIGINT) raises :class:`Interrupted`, which stops
+    the loading, while a ``KeyboardInterrupt`` a plugin raises itself is its load failure.
+    Only where Python's default handler is in place (the main thread of a process that has
+    not chosen its own)."""
+    installed = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    try:
+        if installed:
+            signal.signal(signal.SIGINT, _interrupt)
+    except ValueError:  # not the main thread
+        installed = False
+    try:
+        yield
+    finally:
+        if installed:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def _load_one(record: PluginRecord, value: str, config: Config, registry: Registry) -> list[_Unit]:
     before = len(sys.modules)  # sys.modules keeps insertion order: what follows is new
     try:
-        with registry.activate():
+        with registry.activate(), _imported_by(record.label):
             obj = _import(value)
         _check_api(record, obj)
         return _units(record, obj, config, registry)
-    except KeyboardInterrupt:
+    except Interrupted:  # a real Ctrl-C, not the plugin's doing
         raise
-    except BaseException as exc:
+    except BaseException as exc:  # KeyboardInterrupt and SystemExit too: the plugin's failure
         record.status, record.error = FAILED, _error_text(exc)
         registry.forget(value.partition(":")[0].strip())
         for name in list(islice(sys.modules, before, None)):  # nothing half-imported stays
@@ -434,19 +546,34 @@ def load_entry_points(
     *,
     registry: Registry | None = None,
 ) -> PluginSet:
-    """Load the selected entry points (never importing the others) into one PluginSet."""
+    """Load the selected entry points (never importing the others) into one PluginSet.
+
+    A name that several distributions declare loads none of them: each is recorded as failed,
+    naming the others.
+    """
     registry = registry or current_registry()
     records: list[PluginRecord] = []
     units: list[_Unit] = []
-    for ep in sorted(entry_points, key=lambda ep: ep.name):
-        record = PluginRecord(ep.name, ep.distribution, ep.version, ep.value)
-        records.append(record)
-        if ep.name in config.disable_plugins:
-            record.status = BLOCKED
-        elif not config.selects(ep.name):
-            record.status = NOT_SELECTED
-        else:
-            units.extend(_load_one(record, ep.value, config, registry))
+    clock = _ImportClock()
+    try:
+        with _real_interrupts():
+            for name, group in groupby(sorted(entry_points, key=lambda ep: ep.name),
+                                       key=lambda ep: ep.name):
+                declared = list(group)
+                for ep in declared:
+                    record = PluginRecord(ep.name, ep.distribution, ep.version, ep.value)
+                    records.append(record)
+                    if ep.name in config.disable_plugins:
+                        record.status = BLOCKED
+                    elif not config.selects(ep.name):
+                        record.status = NOT_SELECTED
+                    elif len(declared) > 1:
+                        record.status, record.error = FAILED, _conflict(name, declared)
+                    else:
+                        with clock.timing(record.label):
+                            units.extend(_load_one(record, ep.value, config, registry))
+    finally:
+        clock.close()
     if config.plugins is not None:
         missing = sorted(set(config.plugins) - {r.name for r in records})
         for name in missing:
@@ -455,6 +582,12 @@ def load_entry_points(
     # before=/after= may name any installed plugin, selected or not
     _verify(units, registry, known_plugins={record.name for record in records})
     return _register(units, records)
+
+
+def _conflict(name: str, declared: Sequence[EntryPointInfo]) -> str:
+    both = " and ".join(f"{ep.distribution} {ep.version} ({ep.value})" for ep in declared)
+    return (f"the plugin name {name!r} is declared by {len(declared)} distributions: {both}; "
+            f"none of them is loaded: uninstall all but one, or rename an entry point")
 
 
 def load_objects(

@@ -235,7 +235,9 @@ class Stage(metaclass=StageMeta, abstract=True):
             settings = settings.to_dict()
         values = dict(settings or {})
         self.settings: Any = values if declared is None else declared.from_dict(values)
-        #: Kept between events and committed with each batch by the runner (see ``state``).
+        #: str keys to JSON values, kept between events and committed with each batch by the
+        #: runner (changes in place included); private to this stage once a run starts:
+        #: another stage's writes are refused (see :mod:`hookline._state`).
         self.state = State()
 
     def process(self, event: Event) -> Event | Awaitable[Event | None] | None:

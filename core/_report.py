@@ -45,6 +45,12 @@ class Report:
     stage_stats: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
+    def missing(self) -> list[dict[str, Any]]:
+        """The selected plugins that failed to load, which the run went without
+        (``--allow-broken-plugins``): the first thing the report says."""
+        return [p for p in self.plugins if p["status"] == "failed"]
+
+    @property
     def balanced(self) -> bool:
         return self.read == self.accepted + self.dropped + self.dead_lettered
 
@@ -55,6 +61,8 @@ class Report:
     def as_dict(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
+            "missing_plugins": [{key: p[key] for key in ("name", "distribution", "version",
+                                                         "error")} for p in self.missing],
             "read": self.read,
             "accepted": self.accepted,
             "dropped": self.dropped,
@@ -76,6 +84,8 @@ class Report:
         lines = [
             f"hookline run {self.run_id}: {self.read:,} events read in {self.duration_s:.2f} s"
             f" ({rate:,.0f}/s)" + ("  [interrupted: resumable]" if self.interrupted else ""),
+            *(f"  MISSING plugin {p['name']} ({_origin(p)}): failed to load, the run went on "
+              f"without it: " + str(p["error"]).replace("\n", "\n      ") for p in self.missing),
             f"  accepted       {self.accepted:>10,}",
             f"  dropped        {self.dropped:>10,}",
             f"  dead-lettered  {self.dead_lettered:>10,}",
@@ -97,15 +107,20 @@ class Report:
             for reason, count in self.reasons.most_common(8):
                 lines.append(f"    {count:>8,}  {reason[:100]}")
         loaded = [p["name"] for p in self.plugins if p["status"] == "loaded"]
-        failed = [p for p in self.plugins if p["status"] == "failed"]
-        lines.append(f"  plugins: {', '.join(loaded) or 'none'}")
-        for plugin in failed:
-            lines.append(f"  plugin {plugin['name']} FAILED to load: {plugin['error']}")
+        lines.append(f"  plugins: {', '.join(loaded) or 'none'}"
+                     + (f"; missing: {', '.join(p['name'] for p in self.missing)}"
+                        if self.missing else ""))
         for name, section in sorted(self.sections.items()):
             lines.append(f"  [{name}]")
             for key, value in section.items():
                 lines.append(f"    {key}: {value}")
         return "\n".join(lines)
+
+
+def _origin(plugin: dict[str, Any]) -> str:
+    if plugin["distribution"]:
+        return f"{plugin['distribution']} {plugin['version']}"
+    return str(plugin["module"])
 
 
 def _us(value: float | None) -> str:

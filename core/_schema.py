@@ -106,7 +106,7 @@ class Schema:
         for name, field in cls.__fields__.items():
             value = data[name] if name in data else field.make_default()
             if name == "properties" and _keeps_extra(cls):
-                value = _keep_extra(cls, data, value)
+                value, _ = _keep_extra(cls, data, value)
             self.__dict__[name] = field.validate(value, name)
         return self
 
@@ -200,17 +200,27 @@ def _keeps_extra(cls: type[Schema]) -> bool:
     return cls.__extra__ == "properties" and "properties" in cls.__fields__
 
 
-def _keep_extra(cls: type[Schema], data: Mapping[str, Any], properties: Any) -> Any:
-    """``properties`` with the unknown keys of ``data`` added."""
+def _keep_extra(
+    cls: type[Schema], data: Mapping[str, Any], properties: Any,
+    errors: list[FieldError] | None = None,
+) -> tuple[Any, list[FieldError] | None]:
+    """``properties`` with the unknown keys of ``data`` added, and ``errors`` with the
+    problems of that merged value when there were none before (the reference path validates
+    the merged value once the fields' own checks have passed): an unknown key's value must
+    be one ``properties`` accepts (JSON data that can be stored)."""
     fields = cls.__fields__
     extra = {key: data[key] for key in data if key not in fields}
     if not extra:
-        return properties
+        return properties, errors
     if properties is None:
-        return extra
-    if type(properties) is not dict:
-        return properties  # already reported as invalid
-    return {**properties, **extra}
+        merged = extra
+    elif type(properties) is not dict:
+        return properties, errors  # already reported as invalid
+    else:
+        merged = {**properties, **extra}
+    if errors is None:
+        errors = fields["properties"].problems(merged, "properties") or None
+    return merged, errors
 
 
 _RUNTIME = {
@@ -248,21 +258,65 @@ def compiled(cls: type[S]) -> type[S]:
         from . import _codegen  # late: `import hookline` compiles nothing
 
         _check_defaults(cls)
-        plans = []
-        for name, field in cls.__fields__.items():
-            default = None if field.default is MISSING else field.default
-            plans.append(_codegen.FieldPlan(
-                name, field, field.required, default, callable(default), field.optional,
-                field.converts, field.rules if field.inlinable() else None,
-            ))
         from_dict, init = _codegen.compile_schema(
-            cls, plans, keep_extra=_keeps_extra(cls), runtime=_RUNTIME
+            cls, _plans(cls), keep_extra=_keeps_extra(cls), runtime=_RUNTIME
         )
         cls.__init__ = init  # type: ignore[method-assign]
         # A staticmethod with the class bound in its globals: no method object per call.
         cls.from_dict = staticmethod(from_dict)  # type: ignore[method-assign]
         _STAND_INS.discard(stand_in)
     return cls
+
+
+def _plans(cls: type[Schema]) -> list[Any]:
+    """The ``_codegen.FieldPlan`` of each field of ``cls``."""
+    from . import _codegen
+
+    plans = []
+    for name, field in cls.__fields__.items():
+        default = None if field.default is MISSING else field.default
+        plans.append(_codegen.FieldPlan(
+            name, field, field.required, default, callable(default), field.optional,
+            field.converts, field.rules if field.inlinable() else None,
+        ))
+    return plans
+
+
+def boundary(cls: type[Event]) -> Any:
+    """``check(event, read)``: the problems of a ``cls`` event a stage may have tampered
+    with, or None (see ``_codegen.compile_boundary``); ``read`` is a copy of its instance
+    dict taken before the stages ran."""
+    from . import _codegen
+    from .fields import Boolean, Choice, Integer
+
+    id_field = "event_id" if "event_id" in cls.__fields__ else None
+    scalar = (String, Number, Integer, Timestamp, Boolean, Choice)
+    immutable = frozenset(name for name, field in cls.__fields__.items()
+                          if isinstance(field, scalar) and not field.converts)
+    return _codegen.compile_boundary(cls, _plans(compiled(cls)), id_field=id_field,
+                                     immutable=immutable,
+                                     runtime={**_RUNTIME, "_stored_form": _stored_form})
+
+
+def _stored_form(errors: list[FieldError] | None, field: Field[Any], value: Any,
+                 path: str) -> list[FieldError] | None:
+    """A converting field's value must be what conversion stores (a nested schema's
+    instance is checked whole)."""
+    if value is None or field.problems(value, path):
+        return errors  # None is checked, and problems reported, by the field's own lines
+    nested = getattr(field, "schema", None)
+    if isinstance(value, Schema) and nested is not None:
+        found = [FieldError(f"{path}.{e.path}", e.message, e.value)
+                 for e in ([FieldError("$", f"is not a {nested.__name__}", value)]
+                           if type(value) is not nested else nested.find_problems(value.__dict__))]
+    else:
+        try:
+            stored = field.convert(value)
+        except Exception:
+            stored = None
+        found = [] if stored is value or stored == value else [
+            FieldError(path, "is not in its stored form", value)]
+    return errors if not found else (errors or []) + found
 
 
 #: The ``from_dict`` stand-ins installed by :func:`_compile_on_first_use`, not yet replaced.

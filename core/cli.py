@@ -1,8 +1,11 @@
 """The ``hookline`` command line.
 
-Exit codes: 0 success; 1 a command found problems (``--strict`` plugin failures, unknown
-flags, missing inputs); 2 usage errors; 3 ``run`` dead-lettered more than
-``--max-dead-letter-ratio``; 4 ``run`` stopped by a stage whose error policy is fail-run.
+Exit codes (docs/cli.md): 0 success; 1 a command found problems (unknown flags, missing
+inputs, a configuration error); 2 usage errors; 3 ``run`` dead-lettered more than
+``--max-dead-letter-ratio``; 4 ``run`` stopped by a stage whose error policy is fail-run;
+5 a selected plugin failed to load, so nothing was run; 6 the database cannot be used
+(read-only, corrupt); 130 the run was interrupted (SIGINT or SIGTERM) after committing its
+current batch: run it again to resume.
 """
 
 from __future__ import annotations
@@ -23,15 +26,27 @@ __all__ = ["main"]
 
 DEMO_EVENTS = 100_000
 
+EXIT_PROBLEM, EXIT_USAGE, EXIT_DEAD_LETTERS, EXIT_ABORTED = 1, 2, 3, 4
+EXIT_BROKEN_PLUGINS, EXIT_DATABASE, EXIT_INTERRUPTED = 5, 6, 130
+
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from ._generate import write_jsonl
     from ._pipeline import Pipeline
     from ._runner import run
     from .config import load_config
-    from .errors import ExecutorError, FlagError, PluginError, RunAborted
+    from .errors import (
+        BrokenPlugins,
+        DatabaseError,
+        ExecutorError,
+        FlagError,
+        PluginError,
+        RunAborted,
+    )
 
-    config = load_config(args.config)
+    config = load_config(args.config)  # HOOKLINE_* are read here, before any plugin import
+    if args.allow_broken_plugins:
+        config = config.with_(allow_broken_plugins=True)
     if args.strict:
         config = config.with_(strict=True)
     if args.flag:
@@ -43,24 +58,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.profile:
         config = config.with_(sample_every=1)
     inputs = list(args.inputs)
+    if not inputs and not args.demo:
+        print("hookline run: give INPUT files (or - for stdin), or --demo", file=sys.stderr)
+        return EXIT_USAGE
+    try:  # before any input is read: a selected plugin that fails to load stops the run
+        pipeline = Pipeline.from_entry_points(config)
+    except BrokenPlugins as exc:
+        print(f"hookline run: refusing to start: {exc}", file=sys.stderr)
+        return EXIT_BROKEN_PLUGINS
+    except (PluginError, FlagError) as exc:
+        print(f"hookline run: {exc}", file=sys.stderr)
+        return EXIT_PROBLEM
     if args.demo:
         demo = os.path.join(tempfile.mkdtemp(prefix="hookline-demo-"), "demo.jsonl")
         stats = write_jsonl(demo, args.demo_events, invalid_rate=0.05, seed=args.seed)
         print(f"demo: generated {stats.total:,} events ({stats.invalid:,} invalid) in {demo}",
               file=sys.stderr)
         inputs.append(demo)
-    if not inputs:
-        print("hookline run: give INPUT files (or - for stdin), or --demo", file=sys.stderr)
-        return 2
-    try:
-        pipeline = Pipeline.from_entry_points(config)
-    except (PluginError, FlagError) as exc:
-        print(f"hookline run: {exc}", file=sys.stderr)
-        return 1
     stop = threading.Event()
+    received: list[str] = []
 
     def request_stop(signum: int, frame: Any) -> None:
-        print(f"\nhookline: {signal.Signals(signum).name} received, finishing the current "
+        received.append(signal.Signals(signum).name)
+        print(f"\nhookline: {received[-1]} received, finishing the current "
               "batch and committing…", file=sys.stderr)
         stop.set()
 
@@ -71,13 +91,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
                      jsonl=args.jsonl, executor=args.executor, workers=args.workers)
     except FileNotFoundError as exc:
         print(f"hookline run: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_PROBLEM
     except RunAborted as exc:
         print(f"hookline run: {exc}", file=sys.stderr)
-        return 4
+        return EXIT_ABORTED
     except ExecutorError as exc:
         print(f"hookline run: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_PROBLEM
+    except DatabaseError as exc:
+        print(f"hookline run: {exc}", file=sys.stderr)
+        return EXIT_DATABASE
     if args.format == "json":
         print(json.dumps(report.as_dict(), indent=2))
     else:
@@ -93,11 +116,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.profile:
         with open(args.profile, "w", encoding="utf-8") as handle:
             json.dump(report.stage_stats, handle, indent=2)
+    if report.interrupted:
+        print(f"hookline run: interrupted by {' then '.join(received) or 'a signal'}: "
+              f"{report.read:,} events committed; run the same command again to resume",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
     limit = config.max_dead_letter_ratio
     if limit is not None and report.dead_letter_ratio > limit:
         print(f"hookline run: {report.dead_letter_ratio:.2%} of the events were dead-lettered, "
               f"over the limit of {limit:.2%}", file=sys.stderr)
-        return 3
+        return EXIT_DEAD_LETTERS
     return 0
 
 
@@ -144,14 +172,18 @@ def _cmd_flags(args: argparse.Namespace) -> int:
     from .config import load_config
     from .errors import FlagError
 
-    config = load_config(args.config)
+    config = load_config(args.config).with_(allow_broken_plugins=True, strict=False)
     if args.flag:
         config = config.with_(cli_flags=_flag_assignments(args.flag))
     try:
-        rows = Pipeline.from_entry_points(config).flags.describe()
+        pipeline = Pipeline.from_entry_points(config)  # lists what loads; names what did not
+        rows = pipeline.flags.describe()
     except FlagError as exc:
         print(f"hookline flags: {exc}", file=sys.stderr)
         return 1
+    for record in pipeline.plugins.failed():
+        print(f"hookline flags: plugin {record.label} failed to load, its flags are not "
+              f"listed: {record.error}", file=sys.stderr)
     if args.format == "json":
         print(json.dumps(rows, indent=2))
         return 0
@@ -171,8 +203,9 @@ def _cmd_flags(args: argparse.Namespace) -> int:
 def _cmd_replay(args: argparse.Namespace) -> int:
     from ._pipeline import Pipeline
     from ._replay import replay
+    from ._runner import database_errors
     from .config import load_config
-    from .errors import FlagError, PluginError
+    from .errors import BrokenPlugins, DatabaseError, FlagError, PluginError
 
     if not os.path.isfile(args.db):
         print(f"hookline replay: no database at {args.db}", file=sys.stderr)
@@ -180,10 +213,18 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     try:
         pipeline = Pipeline.from_entry_points(config)
+    except BrokenPlugins as exc:
+        print(f"hookline replay: refusing to start: {exc}", file=sys.stderr)
+        return EXIT_BROKEN_PLUGINS
     except (PluginError, FlagError) as exc:
         print(f"hookline replay: {exc}", file=sys.stderr)
         return 1
-    print(replay(args.db, pipeline, batch_size=config.batch_size).format())
+    try:
+        with database_errors(args.db):
+            print(replay(args.db, pipeline, batch_size=config.batch_size).format())
+    except DatabaseError as exc:
+        print(f"hookline replay: {exc}", file=sys.stderr)
+        return EXIT_DATABASE
     return 0
 
 
@@ -238,8 +279,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also write the accepted events to this JSON-lines file")
     run.add_argument("--batch-size", type=_positive, default=0,
                      help="events per committed batch (default 5000)")
+    run.add_argument("--allow-broken-plugins", action="store_true",
+                     help="run without the selected plugins that fail to load instead of "
+                     "refusing to start (also HOOKLINE_ALLOW_BROKEN_PLUGINS=1)")
     run.add_argument("--strict", action="store_true",
-                     help="fail when any plugin fails to load (also HOOKLINE_STRICT=1)")
+                     help="refuse to start when a plugin fails to load even where the "
+                     "configuration allows broken plugins (also HOOKLINE_STRICT=1)")
     run.add_argument("--flag", action="append", metavar="NAME[=on|off|0.25]",
                      help="set a feature flag for this run (repeatable)")
     run.add_argument("--max-dead-letter-ratio", type=_rate, metavar="R",
@@ -289,6 +334,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `hookline generate | head`
         sys.stderr.close()
         return 0
+    except KeyboardInterrupt:  # a real Ctrl-C while plugins load: nothing was run
+        print("\nhookline: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as exc:
         from .errors import ConfigError, SchemaError
 

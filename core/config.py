@@ -8,8 +8,11 @@ key                    environment                         meaning
 ``plugins``            ``HOOKLINE_PLUGINS=a,b``            load only these plugins
 ``disable_plugins``    ``HOOKLINE_DISABLE_PLUGINS=c``      never load these
 ``disable_plugin_autoload``  ``HOOKLINE_DISABLE_PLUGIN_AUTOLOAD=1``  load only ``plugins``
-``strict``             ``HOOKLINE_STRICT=1``               any plugin failure fails the run
+``allow_broken_plugins``  ``HOOKLINE_ALLOW_BROKEN_PLUGINS=1``  run without plugins that fail to load
+``strict``             ``HOOKLINE_STRICT=1``               refuse broken plugins even if allowed
 ``batch_size``                                             events per committed batch
+``stage_timeout``      ``HOOKLINE_STAGE_TIMEOUT=30``       seconds a stage call may run (0/off)
+``async_concurrency``                                      async stage calls in flight at once
 ``[settings.NAME]``                                        settings of plugin NAME's stages
 ``[flags]``            ``HOOKLINE_FLAGS="a=on,b=0.25"``    feature flag values (see flags)
 ``[behaviors]``                                            behaviours injected around stages
@@ -50,6 +53,9 @@ class Config:
     plugins: tuple[str, ...] | None = None
     disable_plugins: tuple[str, ...] = ()
     autoload: bool = True
+    #: Run without the selected plugins that fail to load (hookline fails closed by default).
+    allow_broken_plugins: bool = False
+    #: Refuse to run when a selected plugin fails to load, even if ``allow_broken_plugins``.
     strict: bool = False
     batch_size: int = 5000
     plugin_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -67,6 +73,18 @@ class Config:
     #: ``[behaviors]``: stage-name pattern -> behaviour specs injected around those stages.
     behaviors: Mapping[str, Any] = field(default_factory=dict)
     source: str = "defaults"
+    #: Seconds a stage call may run before its event is dead-lettered (0: no limit).
+    stage_timeout: float = 30.0
+    #: Events of a batch in async stages at once (their awaits overlap).
+    async_concurrency: int = 100
+    #: The ``HOOKLINE_*`` environment variables as they were when the configuration was read,
+    #: before any plugin was imported (None: read ``os.environ`` when needed).
+    environment: Mapping[str, str] | None = None
+
+    @property
+    def fail_closed(self) -> bool:
+        """Whether a selected plugin that fails to load stops the run before it starts."""
+        return self.strict or not self.allow_broken_plugins
 
     def with_(self, **changes: Any) -> Config:
         return replace(self, **changes)
@@ -87,6 +105,7 @@ class Config:
             "plugins": list(self.plugins) if self.plugins is not None else None,
             "disable_plugins": list(self.disable_plugins),
             "autoload": self.autoload,
+            "allow_broken_plugins": self.allow_broken_plugins,
             "strict": self.strict,
             "batch_size": self.batch_size,
             "plugin_settings": {k: dict(v) for k, v in self.plugin_settings.items()},
@@ -98,6 +117,9 @@ class Config:
             "sample_every": self.sample_every,
             "behaviors": {k: v for k, v in self.behaviors.items()},
             "source": self.source,
+            "stage_timeout": self.stage_timeout,
+            "async_concurrency": self.async_concurrency,
+            "environment": None if self.environment is None else dict(self.environment),
         }
 
     @classmethod
@@ -111,9 +133,11 @@ class Config:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, source: str = "mapping") -> Config:
-        known = {"plugins", "disable_plugins", "disable_plugin_autoload", "strict", "batch_size",
+        known = {"plugins", "disable_plugins", "disable_plugin_autoload",
+                 "allow_broken_plugins", "strict", "batch_size",
                  "settings", "flags", "error_policy", "quarantine_after",
-                 "max_dead_letter_ratio", "sample_every", "behaviors"}
+                 "max_dead_letter_ratio", "sample_every", "behaviors", "stage_timeout",
+                 "async_concurrency"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"{source}: unknown setting(s) {', '.join(unknown)}")
@@ -131,6 +155,8 @@ class Config:
             plugins=None if plugins is None else _names(plugins, f"{source}: plugins"),
             disable_plugins=_names(data.get("disable_plugins", ()), f"{source}: disable_plugins"),
             autoload=not data.get("disable_plugin_autoload", False),
+            allow_broken_plugins=_boolean(data.get("allow_broken_plugins", False),
+                                          "allow_broken_plugins", source),
             strict=bool(data.get("strict", False)),
             batch_size=batch_size,
             plugin_settings=settings,
@@ -141,6 +167,9 @@ class Config:
             sample_every=max(1, _count(data.get("sample_every", 16), "sample_every", source)),
             behaviors=_behaviors(data.get("behaviors", {}), source),
             source=source,
+            stage_timeout=_seconds(data.get("stage_timeout", 30.0), "stage_timeout", source),
+            async_concurrency=max(1, _count(data.get("async_concurrency", 100),
+                                            "async_concurrency", source)),
         )
 
 
@@ -164,6 +193,26 @@ def _behaviors(table: Any, source: str) -> dict[str, Any]:
     except BehaviorError as exc:
         raise ConfigError(str(exc)) from None
     return dict(table)
+
+
+def _boolean(value: Any, key: str, source: str) -> bool:
+    if type(value) is not bool:
+        raise ConfigError(f"{source}: {key} must be true or false, not {value!r}")
+    return value
+
+
+def _seconds(value: Any, key: str, source: str) -> float:
+    """A time limit: seconds > 0, or 0 / "off" for none."""
+    if value == "off" or (type(value) is str and value.strip().lower() in ("off", "0")):
+        return 0.0
+    if type(value) is str:
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if type(value) not in (int, float) or not 0 <= value < 1e9 or value != value:
+        raise ConfigError(f"{source}: {key} must be seconds ≥ 0, or \"off\", not {value!r}")
+    return float(value)
 
 
 def _count(value: Any, key: str, source: str) -> int:
@@ -211,7 +260,11 @@ def load_config(
     *,
     env: Mapping[str, str] | None = None,
 ) -> Config:
-    """Read ``path`` (or the current folder's files), then apply the environment on top."""
+    """Read ``path`` (or the current folder's files), then apply the environment on top.
+
+    The ``HOOKLINE_*`` variables are kept in :attr:`Config.environment` as they are now: what a
+    plugin's import later does to ``os.environ`` changes no flag of this configuration.
+    """
     env = os.environ if env is None else env
     if path is not None:
         file_path = Path(path)
@@ -231,6 +284,17 @@ def load_config(
         config = config.with_(disable_plugins=config.disable_plugins + extra)
     if _flag(env.get("HOOKLINE_DISABLE_PLUGIN_AUTOLOAD", "")):
         config = config.with_(autoload=False)
+    if _flag(env.get("HOOKLINE_ALLOW_BROKEN_PLUGINS", "")):
+        config = config.with_(allow_broken_plugins=True)
     if _flag(env.get("HOOKLINE_STRICT", "")):
         config = config.with_(strict=True)
-    return config
+    if env.get("HOOKLINE_STAGE_TIMEOUT", "").strip():
+        config = config.with_(stage_timeout=_seconds(env["HOOKLINE_STAGE_TIMEOUT"],
+                                                     "HOOKLINE_STAGE_TIMEOUT", "environment"))
+    return config.with_(environment=hookline_environment(env))
+
+
+def hookline_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The ``HOOKLINE_*`` variables of ``env`` (``os.environ``), as they are now."""
+    env = os.environ if env is None else env
+    return {name: value for name, value in env.items() if name.startswith("HOOKLINE_")}

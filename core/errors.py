@@ -15,14 +15,18 @@ from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "BehaviorError",
+    "BrokenPlugins",
     "ConfigError",
+    "DatabaseError",
     "Drop",
+    "EventTampered",
     "ExecutorError",
     "FieldError",
     "FlagError",
     "FrozenInstanceError",
     "HooklineError",
     "InputError",
+    "Interrupted",
     "PluginError",
     "RegistryError",
     "Reject",
@@ -32,7 +36,9 @@ __all__ = [
     "SchemaError",
     "StageFailed",
     "StageTimeout",
+    "StateError",
     "ValidationError",
+    "WorkerDied",
 ]
 
 _VALUE_REPR_LIMIT = 80
@@ -144,6 +150,40 @@ class PluginError(HooklineError):
     """A plugin could not be loaded or used; names the plugin, distribution and version."""
 
 
+class BrokenPlugins(PluginError):
+    """Selected plugins failed to load, so the run refuses to start (hookline fails closed).
+
+    ``failed`` holds ``(label, error)`` for each: ``("fraud (hookline-fraud 1.0)",
+    "ImportError: … (at …/fraud.py:3)")``. ``--allow-broken-plugins`` runs without them.
+    """
+
+    def __init__(self, failed: list[tuple[str, str]]) -> None:
+        self.failed = failed
+        listed = "\n".join(f"  {label}: " + error.replace("\n", "\n    ")
+                           for label, error in failed)
+        super().__init__(
+            f"{len(failed)} selected plugin(s) failed to load, so nothing was run:\n{listed}\n"
+            "Fix or reinstall the plugin, deselect it (HOOKLINE_DISABLE_PLUGINS=NAME), or run "
+            "without it with --allow-broken-plugins")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.failed,))
+
+
+class DatabaseError(HooklineError):
+    """The database file cannot be used (read-only, corrupt, not a database, no folder):
+    names the file, what SQLite said, and what to do."""
+
+    def __init__(self, path: str, problem: str, advice: str) -> None:
+        self.path = path
+        self.problem = problem
+        self.advice = advice
+        super().__init__(f"cannot use the database {path}: {problem}; {advice}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.path, self.problem, self.advice))
+
+
 class StageFailed(HooklineError):
     """A stage raised an exception while processing an event (the event is dead-lettered).
 
@@ -206,6 +246,39 @@ class StageTimeout(HooklineError, TimeoutError):
         return (type(self), (self.seconds, self.stage))
 
 
+class EventTampered(HooklineError, ValueError):
+    """A stage left the event invalid behind the fields' backs (through ``__dict__``,
+    ``object.__setattr__``, a list changed in place, an event of another class, or a changed
+    ``event_id``): found by the boundary check before any sink sees the event."""
+
+    def __init__(self, problem: str) -> None:
+        self.reason = problem
+        super().__init__(problem)
+
+
+class Interrupted(KeyboardInterrupt):
+    """A real SIGINT (Ctrl-C) to the process while stages ran: it stops the run.
+
+    A ``KeyboardInterrupt`` that a stage raises itself is that stage's failure for its
+    event; this one, raised by hookline's own SIGINT handler, is not, and goes on out.
+    """
+
+
+class _Overran(BaseException):
+    """Raised in the running stage by the run's watchdog when a call passes the stage time
+    limit: a ``BaseException`` so that a stage's ``except Exception`` does not swallow it.
+    Private: the event's dead letter carries a :class:`StageTimeout`."""
+
+
+class _Broken(BaseException):
+    """Raised, while an event that failed the boundary check runs again to find its culprit,
+    by the check after the stage that broke it. Private control flow of the pipeline."""
+
+    def __init__(self, stage: str, problems: list[FieldError]) -> None:
+        super().__init__(stage, problems)
+        self.stage, self.problems = stage, problems
+
+
 class RunAborted(HooklineError):
     """A stage whose error policy is ``fail-run`` raised: the run stops before this batch."""
 
@@ -220,6 +293,11 @@ class ExecutorError(HooklineError, RuntimeError):
     """Workers could not start or failed outside any stage (named in the message)."""
 
 
+class StateError(HooklineError, RuntimeError):
+    """A stage wrote into a state that is not its own (a stage's state is private to it), or
+    a state key or value that cannot be stored (keys are str, values JSON)."""
+
+
 class RemoteError(HooklineError):
     """An exception raised in a worker, carried back by type name and message."""
 
@@ -229,6 +307,12 @@ class RemoteError(HooklineError):
 
     def __str__(self) -> str:
         return str(self.args[1])
+
+
+class WorkerDied(HooklineError):
+    """A process executor's worker died (``os._exit``, a signal, a crash) while a stage
+    processed an event, twice: that event's failure, carried back as a :class:`RemoteError`
+    and dead-lettered as a poison event (reason ``worker died``)."""
 
 
 class ScaffoldError(HooklineError, ValueError):

@@ -317,6 +317,84 @@ def _length_rules(v: str, minimum: int, maximum: int | None, unit: str, empty: s
 
 _NOT_FINITE = "'must be a finite number'"
 
+#: SQLite's integers (and its JSON functions') have 64 bits: a larger int cannot be stored.
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+#: How deep a list or object value may nest (as in an input line: see ``_limits``).
+MAX_JSON_DEPTH = 64
+
+
+def _is_text(value: str) -> bool:
+    """Whether ``value`` is Unicode text: no lone surrogate, so that it can be encoded as
+    UTF-8 (and stored). Rules call it for non-ASCII strings only (``isascii()`` is O(1))."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _text_problem(value: str) -> str:
+    at = next(i for i, ch in enumerate(value) if "\ud800" <= ch <= "\udfff")
+    return (f"contains a lone surrogate ({value[at]!r} at index {at}): not Unicode text, "
+            "it cannot be stored")
+
+
+def _int_problem(value: int) -> str:
+    return f"must fit in 64 bits ({INT64_MIN} to {INT64_MAX}), the range SQLite stores"
+
+
+def _json_problem(value: Any, depth: int = 0) -> str | None:
+    """Why ``value`` is not JSON data that SQLite stores and reads back as it is, or None.
+
+    JSON data: str (Unicode text, no lone surrogate), int in 64 bits, finite float, bool,
+    None, and lists and str-keyed dicts of these, nested at most 64 levels.
+    """
+    kind = value.__class__
+    if kind is str:
+        return None if value.isascii() or _is_text(value) else _text_problem(value)
+    if kind is int:
+        return None if INT64_MIN <= value <= INT64_MAX else _int_problem(value)
+    if kind is float:
+        return None if -math.inf < value < math.inf else (
+            f"must be a finite number, not {value!r} (JSON has no NaN or Infinity)")
+    if kind is bool or value is None:
+        return None
+    if kind is not list and kind is not dict:
+        return (f"must be JSON data (a string, number, boolean, null, list or object), "
+                f"not {kind.__name__}")
+    if depth >= MAX_JSON_DEPTH:
+        return f"nests deeper than {MAX_JSON_DEPTH} levels"
+    if kind is list:
+        for index, item in enumerate(value):
+            problem = _json_problem(item, depth + 1)
+            if problem is not None:
+                return f"[{index}]: {problem}"
+        return None
+    for key, item in value.items():
+        problem = _key_problem(key)
+        if problem is None:
+            problem = _json_problem(item, depth + 1)
+        if problem is not None:
+            return f"[{key!r}]: {problem}"
+    return None
+
+
+def _key_problem(key: Any) -> str | None:
+    if key.__class__ is not str:
+        return f"keys must be strings, not {key!r}"
+    if key.isascii() or _is_text(key):
+        return None
+    return f"key {_text_problem(key)}"
+
+
+def _json_rule(item: str, iterable: str, namespace: dict[str, Any]) -> Rule:
+    """Every ``item`` of ``iterable`` is JSON data that can be stored (an ASCII string and an
+    int are tested inline: the common items); ``problems()`` names each bad item."""
+    namespace["_json_problem"] = _json_problem
+    return Rule(f"({item}.__class__ is str and {item}.isascii() or {item}.__class__ is int "
+                f"and {INT64_MIN} <= {item} <= {INT64_MAX} or _json_problem({item}) is None)",
+                None, (item, iterable))
+
 
 def _bounds_text(
     minimum: float | None, maximum: float | None, exclusive_min: bool, exclusive_max: bool
@@ -370,9 +448,26 @@ class _Bounded(Field[T]):
                 if finite:
                     message = f"{message} if _ninf < {v} < _inf else {_NOT_FINITE}"
                 rules.append(Rule(f"{v} {operator} {bound!r}", message))
-            elif finite:
-                rules.append(Rule(f"{v} {operator[0]} {infinity}", _NOT_FINITE))
+            stored = INT64_MIN if operator[0] == ">" else INT64_MAX
+            if bound is not None and (bound >= stored if stored < 0 else bound <= stored):
+                continue  # the bound keeps an int in 64 bits (and refuses NaN and ±inf)
+            # An int must fit in 64 bits (one comparison for the common value); a float need
+            # not, but must be finite unless NaN is allowed.
+            namespace["_int_problem"] = _int_problem
+            limit = f"{v} {operator[0]}= {stored}"
+            if not self.floats:
+                rules.append(Rule(limit, f"_int_problem({v})"))
+                continue
+            message = f"_int_problem({v}) if {v}.__class__ is int else {_NOT_FINITE}"
+            if finite:
+                rules.append(Rule(f"({limit} or {v}.__class__ is float and {v} {operator[0]} "
+                                  f"{infinity})", message))
+            else:
+                rules.append(Rule(f"({limit} or {v}.__class__ is float)", message))
         return rules
+
+    #: Whether the field takes floats (Number) besides ints.
+    floats = False
 
     def _options(self) -> tuple[Any, ...]:
         return (self.minimum, self.maximum, self.exclusive_minimum, self.exclusive_maximum)
@@ -390,6 +485,7 @@ class Number(_Bounded[float]):
     """An int or float (not a bool). NaN and ±inf are refused unless ``allow_nan=True``."""
 
     kind = "a number"
+    floats = True
 
     def __init__(
         self,
@@ -433,14 +529,17 @@ class Timestamp(Field[int]):
 
     def rules(self, v: str, namespace: dict[str, Any]) -> list[Rule]:
         positive = "'must be a positive epoch-ms timestamp'"
+        namespace["_int_problem"] = _int_problem
         if not self.iso:
             return [Rule(f"{v}.__class__ is int", "'must be epoch ms (int > 0)'"),
-                    Rule(f"{v} > 0", positive)]
+                    Rule(f"{v} > 0", positive),
+                    Rule(f"{v} <= {INT64_MAX}", f"_int_problem({v})")]
         namespace["_parse_iso_ms"] = _parse_iso_ms
         return [
             Rule(f"({v}.__class__ is int or {v}.__class__ is str)",
                  "'must be epoch ms (int > 0) or an ISO-8601 string'"),
             Rule(f"({v}.__class__ is str or {v} > 0)", positive),
+            Rule(f"({v}.__class__ is str or {v} <= {INT64_MAX})", f"_int_problem({v})"),
             Rule(f"({v}.__class__ is int or _parse_iso_ms({v}) is not None)",
                  "'must be an ISO-8601 timestamp'"),
         ]
@@ -492,6 +591,7 @@ class String(Field[str]):
         super().__init__(**kwargs)
 
     def rules(self, v: str, namespace: dict[str, Any]) -> list[Rule]:
+        namespace["_is_text"], namespace["_text_problem"] = _is_text, _text_problem
         rules = [Rule(f"{v}.__class__ is str", "'must be a string'"),
                  *_length_rules(v, self.min_length, self.max_length, "characters",
                                 "must not be empty", namespace)]
@@ -499,6 +599,9 @@ class String(Field[str]):
             namespace[f"_match_{v}"] = self._match
             rules.append(Rule(f"_match_{v}({v}) is not None",
                               repr(f"must match {self.pattern!r}")))
+        # Text that UTF-8 cannot encode (a lone surrogate, which JSON's \\ud800 escapes
+        # make) cannot be stored; isascii() is O(1), the common string pays only that.
+        rules.append(Rule(f"({v}.isascii() or _is_text({v}))", f"_text_problem({v})"))
         return rules
 
     def _options(self) -> tuple[Any, ...]:
@@ -577,17 +680,24 @@ class List(Field[list[Any]]):
         super().__init__(**kwargs)
 
     def rules(self, v: str, namespace: dict[str, Any]) -> list[Rule]:
+        items = (_item_rule(self.of, f"_{v}_i", v, namespace) if self.of is not None
+                 else [_json_rule(f"_{v}_i", v, namespace)])
         return [Rule(f"{v}.__class__ is list", "'must be a list'"),
                 *_length_rules(v, self.min_length, self.max_length, "items",
                                "must have at least 1 items", namespace),
-                *_item_rule(self.of, f"_{v}_i", v, namespace)]
+                *items]
 
     def problems(self, value: Any, path: str) -> list[FieldError]:
         found = super().problems(value, path)
-        if found or value is None or self.of is None:
+        if found or value is None:
             return found
         for index, item in enumerate(value):
-            found.extend(self.of.problems(item, f"{path}[{index}]"))
+            if self.of is not None:
+                found.extend(self.of.problems(item, f"{path}[{index}]"))
+            else:
+                problem = _json_problem(item, 1)
+                if problem is not None:
+                    found.append(FieldError(f"{path}[{index}]", problem, item))
         return found
 
     def convert(self, value: Any) -> Any:
@@ -623,11 +733,15 @@ class Mapping(Field[dict[str, Any]]):
 
     def rules(self, v: str, namespace: dict[str, Any]) -> list[Rule]:
         key = f"_{v}_k"
-        not_str = "f" + repr(f"keys must be strings, not {{{key}!r}}")  # an f-string
+        namespace["_is_text"], namespace["_key_problem"] = _is_text, _key_problem
+        values = (_item_rule(self.values, f"_{v}_j", f"{v}.values()", namespace)
+                  if self.values is not None else [_json_rule(f"_{v}_j", f"{v}.values()",
+                                                              namespace)])
         return [Rule(f"{v}.__class__ is dict", "'must be an object'"),
-                Rule(f"{key}.__class__ is str", not_str, (key, v)),
+                Rule(f"({key}.__class__ is str and ({key}.isascii() or _is_text({key})))",
+                     f"_key_problem({key})", (key, v)),
                 *_item_rule(self.keys, f"_{v}_j", v, namespace),
-                *_item_rule(self.values, f"_{v}_j", f"{v}.values()", namespace)]
+                *values]
 
     def problems(self, value: Any, path: str) -> list[FieldError]:
         found = super().problems(value, path)
@@ -638,6 +752,10 @@ class Mapping(Field[dict[str, Any]]):
                 found.extend(self.keys.problems(key, f"{path}.{key}<key>"))
             if self.values is not None:
                 found.extend(self.values.problems(item, f"{path}.{key}"))
+            else:
+                problem = _json_problem(item, 1)
+                if problem is not None:
+                    found.append(FieldError(f"{path}.{key}", problem, item))
         return found
 
     def convert(self, value: Any) -> Any:

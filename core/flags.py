@@ -293,10 +293,31 @@ def current() -> Flags:
     return _active.get() or default_flags
 
 
+#: The plugin whose module is being imported (set by the loader): the owner of a flag that
+#: module-level code declares with :func:`define`, so that a clash names it.
+_importing: contextvars.ContextVar[str] = contextvars.ContextVar("hookline_importing",
+                                                                 default="")
+
+
+@contextmanager
+def _imported_by(plugin: str) -> Iterator[None]:
+    """Inside the block, :func:`define` records ``plugin`` as the owner of what it declares
+    (the loader wraps each plugin's import in it)."""
+    token = _importing.set(plugin)
+    try:
+        yield
+    finally:
+        _importing.reset(token)
+
+
 def define(name: str, default: bool = False, rollout: float | None = None,
            key: str = "user_id", description: str = "") -> Flag:
-    """Declare a flag in the process's flag set (plugins use the ``hookline_flags`` hook)."""
-    return default_flags.define(name, default, rollout, key, description)
+    """Declare a flag in the process's flag set (plugins use the ``hookline_flags`` hook).
+
+    Called while a plugin is imported, the flag's owner is that plugin (``at import``)."""
+    plugin = _importing.get()
+    owner = f"{plugin}, at import" if plugin else ""
+    return default_flags.define(name, default, rollout, key, description, owner)
 
 
 def is_enabled(name: str, event: Any = None) -> bool:
@@ -317,7 +338,9 @@ def gate(name: str) -> Callable[[Any], bool]:
 
 
 def from_environment(flags: Flags, environ: Mapping[str, str] | None = None) -> None:
-    """Apply ``HOOKLINE_FLAGS`` to ``flags``."""
+    """Apply ``HOOKLINE_FLAGS`` to ``flags``: from ``environ`` (a pipeline passes the
+    environment its configuration kept from before the plugins were imported), else from
+    ``os.environ``."""
     text = (os.environ if environ is None else environ).get("HOOKLINE_FLAGS", "")
     if text.strip():
         flags.set_many("env", text)

@@ -143,8 +143,9 @@ def compiled(pipeline: hookline.Pipeline, trace: list[str]) -> Outcome:
 def folded(ordered: Sequence[Impl], trace: list[str]) -> Outcome:
     stages = [(i.name, i.function) for i in ordered if not i.wrapper]
     wrappers = [i.function for i in ordered if i.wrapper]
+    names = [i.name for i in ordered if i.wrapper]  # a wrapper's own errors are its plugin's
     event = hookline.DefaultEvent.from_dict(dict(EVENT))
-    return _run(lambda: _fold.fold(event, stages, wrappers), trace)
+    return _run(lambda: _fold.fold(event, stages, wrappers, names), trace)
 
 
 def _adapted(function: Callable[[Any], Any], cell: list[Any]) -> Callable[[Any], None]:

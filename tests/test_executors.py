@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 
 import hookline
-from hookline._executors.process import ExecutorError, _worker, partition_of
+from hookline._executors.process import (
+    _HEADER,
+    ExecutorError,
+    _Channel,
+    _exit_status,
+    _worker,
+    partition_of,
+)
 from hookline._generate import write_jsonl
 from hookline.behaviors import DEFAULT_METRICS
 from hookline.config import Config
@@ -192,3 +199,27 @@ def test_workers_start_from_the_state_earlier_runs_committed(
     assert inline.stages["velocity.velocity"] > fresh.stages.get("velocity.velocity", 0)
     assert process.stages == inline.stages
     assert database_content(tmp_path / "process.db") == database_content(tmp_path / "inline.db")
+
+
+def _write_half_then_die(writer: Any) -> None:
+    import os
+
+    os.write(writer.fileno(), _HEADER.pack(1 << 20) + b"only the start of it")
+    os._exit(3)
+
+
+def test_a_worker_dying_halfway_through_a_message_does_not_hang_the_parent() -> None:
+    import multiprocessing
+    import time
+
+    context = multiprocessing.get_context()
+    reader, writer = context.Pipe(duplex=False)
+    process = context.Process(target=_write_half_then_die, args=(writer,))
+    process.start()
+    writer.close()
+    started = time.monotonic()
+    assert _Channel(reader).get(process) is None  # dead, and nothing whole came
+    assert time.monotonic() - started < 10
+    process.join()
+    assert _exit_status(process.exitcode) == "exit status 3"
+    assert _exit_status(-9) == "killed by SIGKILL"

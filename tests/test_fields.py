@@ -118,11 +118,21 @@ def test_string_null_is_refused_and_called_null() -> None:
 # -- Number --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", [0, 1, -1, 2**80, 0.5, -0.0, 1e308, 5e-324])
+@pytest.mark.parametrize("value", [0, 1, -1, 2**63 - 1, -2**63, 0.5, -0.0, 1e308, 5e-324, 2e80])
 def test_number_accepts_ints_and_finite_floats(value: float) -> None:
     stored = accepts(fields.Number(), value)
     assert stored == value
     assert type(stored) is type(value)  # no coercion: an int stays an int
+
+
+@pytest.mark.parametrize("field", [fields.Number(), fields.Integer(), fields.Timestamp(),
+                                   fields.Number(maximum=1e30), fields.Integer(minimum=-2**80)])
+@pytest.mark.parametrize("value", [2**63, 2**80, -2**63 - 1])
+def test_an_int_that_sqlite_cannot_store_is_refused(field: fields.Field[Any], value: int
+                                                    ) -> None:
+    if value < 0 and isinstance(field, fields.Timestamp):
+        return
+    assert "must fit in 64 bits" in message(field, value)
 
 
 @pytest.mark.parametrize("value", [True, False, "1", None, [1], Level.LOW])
@@ -167,7 +177,7 @@ def test_number_nan_with_bounds_gets_one_answer_on_every_path() -> None:
 # -- Integer -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", [0, -5, 2**100])
+@pytest.mark.parametrize("value", [0, -5, 2**63 - 1, -2**63])
 def test_integer_accepts_ints(value: int) -> None:
     assert accepts(fields.Integer(), value) == value
 

@@ -1,17 +1,22 @@
-"""Loading plugins: isolation of failures, selection, order, settings, API handshake."""
+"""Loading plugins: isolation of failures, selection, order, settings, API handshake,
+duplicate names, cycles, interrupts and slow imports."""
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 import hookline
+from hookline import _loader
 from hookline._discovery import EntryPointInfo
 from hookline._loader import load_entry_points
 from hookline.config import Config
-from hookline.errors import PluginError
+from hookline.errors import BrokenPlugins, Interrupted, PluginError
 
 GOOD = """
 import hookline
@@ -216,3 +221,108 @@ def test_a_subclass_that_leaves_a_method_abstract_is_a_base_class(
     assert [info.name for info in registry] == ["done"]
     assert Still.__stage__ is None and Done.__stage__ is not None
     assert Done().threshold() == 1.0
+
+
+def test_a_name_two_distributions_declare_loads_neither(
+    make_module: Callable[[str, str], str], registry: hookline.Registry
+) -> None:
+    make_module("twin_a", GOOD.format(name="a"))
+    make_module("twin_b", GOOD.format(name="b"))
+    plugins = load_entry_points([ep("twin", "twin_a", "dist-a"), ep("twin", "twin_b", "dist-b")],
+                                Config(), registry=registry)
+    assert [(r.distribution, r.status) for r in plugins.records] == [
+        ("dist-a", "failed"), ("dist-b", "failed")]
+    for record in plugins.records:
+        assert "dist-a 1.0 (twin_a) and dist-b 1.0 (twin_b)" in (record.error or "")
+    assert "twin_a" not in sys.modules and "twin_b" not in sys.modules
+    with pytest.raises(BrokenPlugins, match="twin \\(dist-a 1.0\\)"):
+        plugins.refuse_broken(Config())
+    plugins.refuse_broken(Config(allow_broken_plugins=True))
+    with pytest.raises(BrokenPlugins):
+        plugins.refuse_broken(Config(allow_broken_plugins=True, strict=True))
+
+
+def test_discovery_keeps_every_distribution_declaring_a_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hookline._discovery import installed
+    from hookline.testing import write_installed
+
+    site = write_installed(tmp_path / "site", "dupe", "X = 1\n")
+    write_installed(site, "other", "X = 2\n", version="3.0")
+    (site / "other_plugin-3.0.dist-info" / "entry_points.txt").write_text(
+        "[hookline.plugins]\ndupe = other_plugin\n")
+    monkeypatch.syspath_prepend(str(site))
+    found = [(e.distribution, e.version) for e in installed(use_cache=False) if e.name == "dupe"]
+    assert found == [("dupe-plugin", "1.0"), ("other-plugin", "3.0")]
+
+
+def test_keyboard_interrupt_at_import_is_a_failure_but_a_real_one_stops(
+    make_module: Callable[[str, str], str], registry: hookline.Registry
+) -> None:
+    make_module("kbd_plugin", "raise KeyboardInterrupt\n")
+    plugins = load_entry_points([ep("kbd", "kbd_plugin")], Config(), registry=registry)
+    assert plugins.records[0].status == "failed"
+    assert (plugins.records[0].error or "").startswith("KeyboardInterrupt (at ")
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        pytest.skip("a real Ctrl-C needs Python's own SIGINT handler in this thread")
+    make_module("ctrl_c_plugin", "import os, signal\nos.kill(os.getpid(), signal.SIGINT)\n"
+                                 "import time\ntime.sleep(5)\n")
+    with pytest.raises(Interrupted):
+        load_entry_points([ep("ctrl_c", "ctrl_c_plugin")], Config(), registry=registry)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_cycle_fails_its_plugins_and_the_others_load(
+    make_module: Callable[[str, str], str], registry: hookline.Registry
+) -> None:
+    make_module("cyc_a", "import hookline\nclass X(hookline.Stage, phase='validate', name='x',"
+                         " after='b'):\n    def process(self, event): pass\n")
+    make_module("cyc_b", "import hookline\nclass Y(hookline.Stage, phase='validate', name='y',"
+                         " after='a'):\n    def process(self, event): pass\n")
+    make_module("cyc_c", GOOD.format(name="c"))
+    plugins = load_entry_points([ep("a", "cyc_a"), ep("b", "cyc_b"), ep("c", "cyc_c")],
+                                Config(), registry=registry)
+    status = {r.name: (r.status, r.error or "") for r in plugins.records}
+    assert status["c"] == ("loaded", "")
+    for name in ("a", "b"):
+        assert status[name][0] == "failed"
+        assert "cycle: a.x -> b.y -> a.x" in status[name][1]
+        assert "a.x (class cyc_a.X, a (dist-a 1.0))" in status[name][1]
+    assert hookline.Pipeline(plugins).process(_event()).tags == ["c"]
+
+
+def test_a_flag_defined_at_import_is_owned_by_the_importing_plugin(
+    make_module: Callable[[str, str], str], registry: hookline.Registry
+) -> None:
+    from hookline.flags import default_flags
+
+    make_module("definer_plugin", "from hookline import flags\n"
+                                  "flags.define('definer_test.flag', default=True)\n")
+    load_entry_points([ep("definer", "definer_plugin")], Config(), registry=registry)
+    try:
+        assert default_flags.declared["definer_test.flag"].owner == (
+            "definer (dist-definer 1.0), at import")
+        with pytest.raises(hookline.errors.FlagError, match="by definer \\(dist-definer 1.0\\)"):
+            default_flags.define("definer_test.flag", default=False, owner="other")
+    finally:
+        default_flags.declared.pop("definer_test.flag", None)
+        default_flags.values["default"].pop("definer_test.flag", None)
+
+
+def test_a_slow_import_is_named_while_it_runs(
+    make_module: Callable[[str, str], str], registry: hookline.Registry,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(_loader, "SLOW_IMPORT_S", 0.3)
+    make_module("slow_plugin", "import time\ntime.sleep(0.6)\n")
+    make_module("fast_plugin", GOOD.format(name="fast"))
+    with caplog.at_level("WARNING", logger="hookline.loader"):
+        load_entry_points([ep("fast", "fast_plugin"), ep("slow", "slow_plugin")], Config(),
+                          registry=registry)
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages[0] == "still loading plugin slow (dist-slow 1.0) after 0 s…"
+    assert messages[1].startswith("plugin slow (dist-slow 1.0) took 0.")
+    assert len(messages) == 2  # nothing about the fast one
+    assert threading.active_count() == 1 or not any(
+        t.name == "hookline-import-clock" for t in threading.enumerate())

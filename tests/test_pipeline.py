@@ -268,3 +268,32 @@ def test_the_other_hooks_are_called_through_the_relay(registry: hookline.Registr
         [("watcher", types.SimpleNamespace(hookline_run_start=hookline_run_start))])
     assert pipeline.hook.hookline_run_start(run="the run") == []  # pluggy's list, no None
     assert started == ["the run"]
+
+
+def test_a_rejection_through_a_wrapped_phase_leaves_no_cycle_for_the_garbage_collector(
+) -> None:
+    # A cycle per rejected event (frame -> error -> traceback -> frame) would keep every
+    # rejected event alive until a full collection: peak memory then grows with the input.
+    import gc
+
+    class Guard:
+        @hookline.hookimpl(wrapper=True)
+        def hookline_validate(self, event: Any) -> Any:
+            return (yield)
+
+    with hookline.Registry().activate():
+        class Refuse(hookline.Stage, phase="validate", name="refuse"):
+            def process(self, event: Any) -> None:
+                raise hookline.Reject("no")
+
+        pipeline = hookline.Pipeline.from_plugins([("guard", Guard()), ("team", Refuse)])
+    event = {"event_id": "e", "user_id": "u", "kind": "k", "ts": 1}
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(200):
+            with pytest.raises(hookline.Reject):
+                pipeline.process(event)
+        assert gc.collect() < 20
+    finally:
+        gc.enable()

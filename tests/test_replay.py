@@ -74,3 +74,24 @@ def test_replay_decides_with_the_committed_state_and_commits_what_it_changes(
     with sqlite3.connect(db) as connection:
         assert connection.execute("SELECT key, value FROM stage_state").fetchall() == [
             ("u", "120")]
+
+
+def test_a_database_from_before_replay_counts_gets_them(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as connection:  # dead_letters as hookline 0.2 wrote them
+        connection.execute(
+            "CREATE TABLE dead_letters (id INTEGER PRIMARY KEY, run_id TEXT, payload TEXT, "
+            "reason TEXT NOT NULL, stage TEXT, error TEXT, line INTEGER, source TEXT, "
+            "plugin TEXT, distribution TEXT, version TEXT, created_at REAL)")
+        connection.execute("INSERT INTO dead_letters (payload, reason, stage, line, source) "
+                            "VALUES (?, 'amount over 10', 'shop.strict', 1, 'in.jsonl')",
+                            (json.dumps({"event_id": "e1", "user_id": "u", "kind": "buy",
+                                         "ts": 1, "amount": 20}),))
+    connection.close()
+    relaxed = hookline.Pipeline.from_plugins(
+        [("shop", Strict)], Config(plugin_settings={"shop": {"limit": 5}}))
+    assert replay(str(db), relaxed).dead_again == 1
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("SELECT replays, event_id, line FROM dead_letters"
+                                  ).fetchall() == [(1, "e1", 1)]
+    connection.close()

@@ -107,7 +107,7 @@ def test_stateful_stage_decides_the_same_after_a_resume(tmp_path: Path) -> None:
 def test_cli_exit_codes_and_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                     capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HOOKLINE_PLUGINS", "none-installed-by-this-name")
+    monkeypatch.setenv("HOOKLINE_DISABLE_PLUGIN_AUTOLOAD", "1")  # no plugin at all
     source = tmp_path / "in.jsonl"
     source.write_text('{"broken\n' + json.dumps({"event_id": "a", "user_id": "u", "kind": "k",
                                                   "ts": 1}) + "\n")

@@ -183,11 +183,9 @@ def _json(scalars: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     )
 
 
-json_values = _json(
-    st.none() | st.booleans() | st.integers(-(2**64), 2**64) | st.floats() | st.text(max_size=6)
-)
-finite_json_values = _json(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63)
+# Valid JSON data is what SQLite stores and reads back: ints in 64 bits, finite floats.
+json_values = finite_json_values = _json(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1)
     | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=6)
 )
 
@@ -257,9 +255,9 @@ def _passes_validators(field: Field[Any], value: Any) -> bool:
 
 def _valid_numbers(field: Any, *, integers_only: bool) -> st.SearchStrategy[Any]:
     low, high = field.minimum, field.maximum
-    ints = st.integers(
-        min_value=None if low is None else math.ceil(low),
-        max_value=None if high is None else math.floor(high),
+    ints = st.integers(  # an int must fit in 64 bits (SQLite's integers)
+        min_value=-(2**63) if low is None else max(math.ceil(low), -(2**63)),
+        max_value=2**63 - 1 if high is None else min(math.floor(high), 2**63 - 1),
     ).filter(lambda v: _in_bounds(field, v))
     if integers_only:
         return ints
@@ -345,10 +343,10 @@ def default_events() -> st.SearchStrategy[dict[str, Any]]:
             "event_id": bounded_text(1, 256),
             "user_id": bounded_text(1, 256),
             "kind": bounded_text(1, 64),
-            "ts": st.integers(min_value=1, max_value=2**63),
+            "ts": st.integers(min_value=1, max_value=2**63 - 1),
         },
         optional={
-            "amount": st.integers(min_value=0, max_value=2**63)
+            "amount": st.integers(min_value=0, max_value=2**63 - 1)
             | st.floats(min_value=0, allow_nan=False, allow_infinity=False),
             "currency": PATTERN_TEXT["[A-Z]{3}"],
             "tags": st.lists(st.text(max_size=6), max_size=4),

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ._base import Executor
 
 if TYPE_CHECKING:
-    from .._batch import BatchResult
+    from .._batch import BatchResult, Stored
     from .._pipeline import Pipeline
     from .._sources import Source
     from ..config import Config
@@ -28,12 +28,14 @@ class InlineExecutor(Executor):
     """Processes every batch in this process, with the run's own pipeline."""
 
     def __init__(self, pipeline: Pipeline, config: Config, db: str,
-                 state: dict[str, dict[str, Any]]) -> None:
+                 state: dict[str, dict[str, Any]], stored: Stored | None = None) -> None:
         super().__init__(pipeline, config, db)
         from .._state import load
 
         self.stateful = pipeline.stages()
         load(self.stateful, state)
+        #: Which event ids the database holds (each batch is committed before the next).
+        self.stored = stored
 
     def results(self, source: Source, offset: int, line: int
                 ) -> Iterator[tuple[int, int, BatchResult]]:
@@ -43,16 +45,19 @@ class InlineExecutor(Executor):
 
         origin, rows = origin_of(self.pipeline), Rows(self.pipeline.event_class)
         for batch in source.batches(self.config.batch_size, offset=offset, line=line):
-            result = complete(self.pipeline, process_batch(self.pipeline, batch, origin), rows)
+            result = complete(self.pipeline,
+                              process_batch(self.pipeline, batch, origin, self.stored), rows)
             result.state = changes(self.stateful)
             yield batch.end_offset, batch.end_line, result
 
 
 def make_executor(name: str, pipeline: Pipeline, config: Config, db: str, *,
-                  workers: int | None, state: dict[str, dict[str, Any]]) -> Executor:
-    """The executor called ``name`` (``inline`` or ``process``)."""
+                  workers: int | None, state: dict[str, dict[str, Any]],
+                  stored: Stored | None = None) -> Executor:
+    """The executor called ``name`` (``inline`` or ``process``). ``stored(ids)``: which event
+    ids the database holds (a worker process asks the database itself)."""
     if name == "inline":
-        return InlineExecutor(pipeline, config, db, state)
+        return InlineExecutor(pipeline, config, db, state, stored)
     if name == "process":
         from .process import ProcessExecutor
 

@@ -9,31 +9,49 @@ when their plugin versions differ from the parent's, and send back, per batch, c
 results: the rows of ``events`` ready to insert, dead letters, aggregation partials, counts
 and state changes. The parent merges the workers' parts of each batch in input order and
 commits it; the database ends up exactly as an inline run's.
+
+Workers end with their parent, even one killed with -9 (``PR_SET_PDEATHSIG`` on Linux, and
+a thread watching ``os.getppid()`` everywhere). A worker that dies (``os._exit`` in a stage,
+a signal, a crash) never hangs the run: the parent reads each worker's pipe without blocking
+on a half-written message, notices the death, starts a new worker for the batch the dead one
+did not send, and that worker does it again one event at a time, noting the line and stage
+it is on. An event during which that worker dies too is a poison event: the next worker
+dead-letters it (``worker died``, naming the stage) and the run goes on.
 """
 
 from __future__ import annotations
 
 import heapq
+import inspect
 import itertools
+import logging
 import marshal
 import multiprocessing
 import os
+import pickle
 import queue
 import re
-import sqlite3
+import signal
+import struct
 import sys
+import threading
+import time
 import traceback
 import zlib
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import fields
+from multiprocessing.connection import wait
+from types import CodeType, FrameType
 from typing import TYPE_CHECKING, Any
 
-from .._sinks.sqlite import DeadLetter, read_state
-from ..errors import ExecutorError, RemoteError
+from .. import hookspecs
+from .._sinks.sqlite import DeadLetter, connect, read_state
+from ..errors import ExecutorError, RemoteError, WorkerDied
 from ._base import Executor
 
 if TYPE_CHECKING:
-    from .._batch import BatchResult
+    from .._batch import BatchResult, Stored
     from .._pipeline import Pipeline
     from .._sources import Source
     from ..config import Config
@@ -41,9 +59,24 @@ if TYPE_CHECKING:
 
 __all__ = ["ExecutorError", "ProcessExecutor", "partition_of"]
 
+log = logging.getLogger("hookline.executor")
+
 #: A dead letter travels as the tuple of its fields (dataclasses.astuple deep-copies: slow).
 _DEAD_FIELDS = tuple(f.name for f in fields(DeadLetter))
 _LINE = _DEAD_FIELDS.index("line")
+#: How many batches a worker may send ahead of the parent's commits (its queue's size).
+_DEPTH = 4
+#: A message on a worker's pipe: its length, then its pickle.
+_HEADER = struct.Struct("!Q")
+#: ``watch[0]`` of a worker still building its pipeline (then 0, or the line it is on).
+_STARTING = -1
+#: Deaths of workers on one batch, outside any event, before the run gives up.
+_RETRIES = 3
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+#: The status a worker exits with when a stage ran past the time limit and could not be
+#: interrupted: the worker is replaced like any dead one, and the event that does it again is
+#: dead-lettered with reason ``timeout``.
+STUCK_EXIT = 124
 # "unrolled": runs of plain characters matched in one step, escapes one at a time.
 _USER_ID = re.compile(rb'"user_id"\s*:\s*"([^"\\]*(?:\\.[^"\\]*)*)"')
 
@@ -71,20 +104,97 @@ def _load_state(db: str, names: list[str]) -> dict[str, dict[str, Any]]:
     """The committed state of the stages ``names``, read without writing to ``db``."""
     if not names or not os.path.exists(db):
         return {}
-    connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    connection = connect(f"file:{db}?mode=ro", uri=True)  # as bound before plugins
     try:
         return read_state(connection, names)
     finally:
         connection.close()
 
 
+def _bound_to_parent(parent: int) -> None:
+    """Make this worker end with its parent, even one killed with -9, and take signals as a
+    worker should: SIGTERM ends it (a forked worker inherits the run's handler, which only
+    asks the run to stop), and Ctrl-C, which a terminal sends to the whole process group, is
+    the parent's to act on (it stops the workers once the current batch is committed)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - a libc without prctl
+            pass
+    if os.getppid() != parent:  # the parent died before prctl
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), name="hookline-parent-watch",
+                     daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    """The portable way: an orphan is adopted by another process, so its parent id changes."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
+
+
+class _Sender:
+    """A worker's end of its pipe: a thread pickles and writes the messages, at most
+    ``_DEPTH`` of them waiting or being written, so that the worker goes on with the next
+    batch while the parent commits (what ``multiprocessing.Queue(maxsize=_DEPTH)`` did)."""
+
+    def __init__(self, writer: Any, index: int) -> None:
+        self.writer, self.index = writer, index
+        self.pending: queue.Queue[Any] = queue.Queue(maxsize=_DEPTH - 1)
+        self.thread = threading.Thread(target=self._write, name="hookline-sender", daemon=True)
+        self.thread.start()
+
+    def put(self, message: Any) -> None:
+        self.pending.put(message)
+
+    def _write(self) -> None:
+        fd = self.writer.fileno()
+        while True:
+            message = self.pending.get()
+            if message is None:
+                return
+            try:
+                data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:  # a plugin's partial that does not pickle: say so, not hang
+                data = pickle.dumps(("error", self.index, traceback.format_exc()))
+            for part in (_HEADER.pack(len(data)), data):
+                view = memoryview(part)
+                while view:
+                    view = view[os.write(fd, view):]
+
+    def close(self) -> None:
+        self.pending.put(None)
+        self.thread.join()
+        self.writer.close()
+
+
+def _worker_process(index: int, count: int, spec: dict[str, Any], writer: Any, commands: Any,
+                    watch: Any) -> None:
+    """What a worker process runs: bound to its parent's life, :func:`_worker`."""
+    _bound_to_parent(spec["parent"])
+    sender = _Sender(writer, index)
+    try:
+        _worker(index, count, spec, sender, commands, watch)
+    finally:
+        sender.close()
+
+
 def _worker(index: int, count: int, spec: dict[str, Any], out: Any,
-            commands: Any = None) -> None:
+            commands: Any = None, watch: Any = None) -> None:
     """A worker's life: rebuild the pipeline, then process its partition batch by batch;
-    before each batch, take out the stages the parent's circuit breaker quarantined."""
-    from .._batch import complete, origin_of, process_batch
+    before each batch, take out the stages the parent's circuit breaker quarantined.
+
+    ``spec["first"]`` numbers the first batch (a replacement starts where its predecessor
+    died); with ``spec["careful"]``, that batch is done one event at a time under ``watch``.
+    """
+    from .._batch import Recent, complete, origin_of, process_batch
     from .._pipeline import Pipeline
-    from .._sinks.sqlite import Rows
+    from .._sinks.sqlite import Rows, stored_ids
     from .._sources import Source
     from .._state import changes, load
     from ..config import Config
@@ -100,17 +210,32 @@ def _worker(index: int, count: int, spec: dict[str, Any], out: Any,
             return
         pipeline.flags._scope.set(spec["scoped_flags"])
         pipeline.flags.active().__enter__()  # for this worker's life
+        for stage in spec.get("quarantined", ()):
+            pipeline.quarantine(stage)
         stateful = pipeline.stages()
         load(stateful, _load_state(spec["db"], list(stateful)))
         rows = Rows(pipeline.event_class)
         origin = origin_of(pipeline)
         source = Source(spec["source"])
         batches = source.batches(config.batch_size, offset=spec["offset"], line=spec["line"])
-        for number, batch in enumerate(batches):
+        # Duplicates are set aside before the stages: the ids the database holds, and those
+        # of the batches this worker sent that may not be committed yet (at most the queue's
+        # depth and the one the parent is committing).
+        reader = connect(f"file:{spec['db']}?mode=ro", uri=True)
+        seen = Recent(lambda ids: stored_ids(reader, ids), depth=_DEPTH + 2)
+        first = spec.get("first", 0)
+        if watch is not None:
+            watch[0] = 0  # started
+        for number, batch in enumerate(batches, start=first):
             while commands is not None and not commands.empty():
                 pipeline.quarantine(commands.get())
             batch.lines = _mine(batch.lines, index, count)
-            result = complete(pipeline, process_batch(pipeline, batch, origin), rows)
+            if watch is not None and number == first and spec.get("careful"):
+                processed = _one_at_a_time(pipeline, batch, origin, seen, watch, spec)
+            else:
+                processed = process_batch(pipeline, batch, origin, seen)
+            result = complete(pipeline, processed, rows)
+            seen.processed(result)
             # The bulk, plain values only, in marshal's format: several times quicker to
             # write and read than pickle's.
             by_user, *added = result.aggregations  # complete() puts agg_by_user's first
@@ -123,6 +248,7 @@ def _worker(index: int, count: int, spec: dict[str, Any], out: Any,
                 "dropped": result.dropped,
                 "rejected_by": dict(result.rejected_by),
                 "dropped_by": dict(result.dropped_by),
+                "dropped_lines": result.dropped_lines,
                 "failures": [(stage, RemoteError(type(error).__name__, str(error)), line)
                              for stage, error, line in result.failures],
                 "state": changes(stateful),
@@ -134,6 +260,122 @@ def _worker(index: int, count: int, spec: dict[str, Any], out: Any,
                  exc.line))
     except BaseException:
         out.put(("error", index, traceback.format_exc()))
+
+
+def _one_at_a_time(pipeline: Pipeline, batch: Any, origin: Callable[[str], Any],
+                   stored: Stored | None, watch: Any, spec: dict[str, Any]) -> BatchResult:
+    """A batch a worker died on, done again one event at a time: before each event,
+    ``watch[0]`` holds its line, and while a stage runs, ``watch[1]`` holds its number in
+    ``spec["stages"]`` (from a profile function: slow, and only here). A poison event (one a
+    worker died on, here, before) is dead-lettered without running."""
+    from .._batch import BatchResult, process_batch
+    from .._sources import Batch
+
+    codes = _stage_codes(pipeline, spec["stages"])
+    running = [0]
+
+    def profile(frame: FrameType, event: str, arg: Any) -> None:
+        if event == "call" or event == "return":
+            at = codes.get(frame.f_code)
+            if at:
+                if event == "call":
+                    running.append(at)
+                elif len(running) > 1:
+                    running.pop()
+                watch[1] = running[-1]
+
+    seen: set[str] = set()
+
+    def stored_or_seen(event_ids: list[str]) -> set[str]:
+        """What one call for the whole batch would set aside: stored ids, and repeats."""
+        found = stored(event_ids) if stored is not None else set()
+        return found | seen.intersection(event_ids)
+
+    poison = spec.get("poison", {})
+    result = BatchResult()
+    try:
+        for number, raw in batch.lines:
+            if number in poison:
+                stage, how = poison[number]
+                _poisoned(result, number, raw, stage, how, batch.source.name, origin)
+                continue
+            watch[0], watch[1] = number, 0
+            del running[1:]
+            one = Batch(batch.source, [(number, raw)], batch.end_offset, batch.end_line)
+            sys.setprofile(profile)
+            try:
+                part = process_batch(pipeline, one, origin, stored_or_seen)
+            finally:
+                sys.setprofile(None)
+            seen.update(part.checked)
+            _extend(result, part)
+    finally:
+        watch[0] = watch[1] = 0
+    return result
+
+
+def _stage_names(pipeline: Pipeline) -> list[str]:
+    """Every stage, hook implementation and wrapper of the phases, by name."""
+    return sorted({impl.plugin_name for phase in hookspecs.PHASES
+                   for impl in pipeline.plugins.impls(hookspecs.phase_hook(phase))})
+
+
+def _stage_codes(pipeline: Pipeline, names: list[str]) -> dict[CodeType, int]:
+    """The code of each phase implementation (under its behaviours) -> its number in
+    ``names`` (from 1)."""
+    numbers = {name: at for at, name in enumerate(names, 1)}
+    codes: dict[CodeType, int] = {}
+    for phase in hookspecs.PHASES:
+        for impl in pipeline.plugins.impls(hookspecs.phase_hook(phase)):
+            code = getattr(inspect.unwrap(impl.function), "__code__", None)
+            if code is not None and impl.plugin_name in numbers:
+                codes.setdefault(code, numbers[impl.plugin_name])
+    return codes
+
+
+def _poisoned(result: BatchResult, number: int, raw: bytes, stage: str | None, how: str,
+              source: str, origin: Callable[[str], Any]) -> None:
+    """Dead-letter a poison event: workers died twice on its batch, the second time while
+    processing it (in ``stage``, when one was running)."""
+    text = raw.decode("utf-8", errors="replace")
+    stuck = how == _exit_status(STUCK_EXIT)
+    if stage is None:
+        reason = "timeout" if stuck else f"worker died ({how})"
+        result.dead.append(DeadLetter(text, f"{reason} on this event, outside any stage", None,
+                                      None, number, source))
+        return
+    error = WorkerDied(f"the worker process died ({how}) while {stage} processed this event, "
+                       "after a worker had died on its batch: a poison event")
+    result.failures.append((stage, error, number))
+    reason = f"timeout in {stage}" if stuck else f"worker died ({how})"
+    result.dead.append(DeadLetter(text, reason, stage, str(error), number, source,
+                                  *origin(stage)))
+
+
+def _extend(total: BatchResult, part: BatchResult) -> None:
+    """Add ``part`` (a later line's outcome) to ``total``, field by field."""
+    for item in fields(total):
+        mine, theirs = getattr(total, item.name), getattr(part, item.name)
+        if isinstance(mine, (Counter, list)):
+            mine += theirs
+        elif isinstance(mine, (set, dict)):
+            mine.update(theirs)
+        elif isinstance(mine, int):
+            setattr(total, item.name, mine + theirs)
+
+
+def _exit_status(code: int | None) -> str:
+    """``exit status 3``, ``killed by SIGKILL``."""
+    if code is None:
+        return "still running"
+    if code == STUCK_EXIT:
+        return "a stage ran past the time limit and could not be interrupted"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"
 
 
 def _timed() -> Any:
@@ -164,41 +406,52 @@ class ProcessExecutor(Executor):
                 "each worker; this pipeline was built from objects in hand "
                 "(Pipeline.from_plugins): install the plugins, or use the inline executor")
         self.count = max(1, workers or os.cpu_count() or 1)
-        self.context: Any = multiprocessing.get_context(_start_method())
-        self.processes: list[Any] = []
-        self.commands: list[Any] = []
+        self.workers: list[_Worker] = []
+        self.quarantined: list[str] = []
+        self.spec: dict[str, Any] = {}
 
     def results(self, source: Source, offset: int, line: int
                 ) -> Iterator[tuple[int, int, BatchResult]]:
         if source.is_stdin:
             raise ExecutorError("the process executor reads files; use inline for stdin")
-        # A queue per worker, read in turn: no worker gets more than a few batches ahead of
-        # the commits, and the parent never holds more than one batch of each.
-        outs = [self.context.Queue(maxsize=4) for _ in range(self.count)]
-        spec = {
+        self.spec = {
             "config": self.config.as_dict(),
             "versions": {r.name: r.version for r in self.pipeline.plugins.loaded()},
             "scoped_flags": dict(self.pipeline.flags._scope.get()),
             "db": self.db, "source": source.name, "offset": offset, "line": line,
+            "parent": os.getpid(), "stages": _stage_names(self.pipeline),
         }
-        self.commands = [self.context.SimpleQueue() for _ in range(self.count)]
-        self.processes = [self.context.Process(target=_worker,
-                                               args=(i, self.count, spec, outs[i],
-                                                     self.commands[i]),
-                                               daemon=True, name=f"hookline-worker-{i}")
-                          for i in range(self.count)]
-        for process in self.processes:
-            process.start()
-        yield from self._merged(outs)
+        self.end = (offset, line)  # where the last batch merged ends
+        self.poison: dict[int, dict[int, tuple[str | None, str]]] = {}
+        self.deaths: dict[int, int] = {}
+        self.workers = [self._start(index, 0) for index in range(self.count)]
+        yield from self._merged()
         self.close()
 
-    def _merged(self, outs: list[Any]) -> Iterator[tuple[int, int, BatchResult]]:
+    def _start(self, index: int, number: int, *, careful: bool = False) -> _Worker:
+        """Worker ``index``, from batch ``number`` (which starts at ``self.end``) on; with
+        ``careful``, that batch one event at a time under watch."""
+        context: Any = multiprocessing.get_context(_start_method())
+        reader, writer = context.Pipe(duplex=False)
+        commands, watch = context.SimpleQueue(), context.RawArray("q", 2)
+        watch[0] = _STARTING
+        spec = {**self.spec, "offset": self.end[0], "line": self.end[1], "first": number,
+                "careful": careful, "poison": self.poison.get(number, {}),
+                "quarantined": list(self.quarantined)}
+        process = context.Process(target=_worker_process, daemon=True,
+                                  name=f"hookline-worker-{index}",
+                                  args=(index, self.count, spec, writer, commands, watch))
+        process.start()
+        writer.close()  # the worker's end: closed here, so only the worker writes to it
+        return _Worker(process, _Channel(reader), commands, watch, number, careful)
+
+    def _merged(self) -> Iterator[tuple[int, int, BatchResult]]:
         """Every worker reads every batch of the source and sends one part of each, in order,
-        then "done": batch after batch, one part from each worker's queue, merged."""
+        then "done": batch after batch, one part from each worker in turn, merged."""
         for number in itertools.count():
             parts, done = [], 0
-            for index, out in enumerate(outs):
-                message = self._receive(index, out)
+            for index in range(self.count):
+                message = self._receive(index, number)
                 if message[0] == "done":
                     done += 1
                     self._merge_latency(message[2])
@@ -210,27 +463,24 @@ class ProcessExecutor(Executor):
                 if sent != number:  # pragma: no cover - every worker sees the same batches
                     raise ExecutorError(f"worker {index} sent batch {sent}, not {number}")
                 parts.append((end_offset, end_line, payload))
-            if done == len(outs):
+            if done == self.count:
                 return
             if done:  # pragma: no cover - every worker sees the same batches
                 raise ExecutorError(f"{done} worker(s) finished before batch {number}")
+            self.end = parts[0][0], parts[0][1]
             yield parts[0][0], parts[0][1], self._combine([p for _, _, p in parts])
 
-    def _receive(self, index: int, out: Any) -> tuple[Any, ...]:
-        """Worker ``index``'s next batch part or "done"; its failure raised here."""
+    def _receive(self, index: int, number: int) -> tuple[Any, ...]:
+        """Worker ``index``'s part of batch ``number``, or "done"; its failure raised here.
+        A worker that died is replaced, and the batch it did not send is done again."""
         from ..errors import RunAborted
 
         while True:
-            try:
-                message: tuple[Any, ...] = out.get(timeout=1.0)
-            except queue.Empty:
-                if self.processes[index].is_alive():
-                    continue
-                try:  # it may have exited right after its last message arrived
-                    message = out.get(timeout=1.0)
-                except queue.Empty:
-                    raise ExecutorError(f"worker {index} died without a word "
-                                        "(killed?)") from None
+            worker = self.workers[index]
+            message: tuple[Any, ...] | None = worker.channel.get(worker.process)
+            if message is None:
+                self.workers[index] = self._replace(index, number)
+                continue
             kind = message[0]
             if kind == "error":
                 raise ExecutorError(f"worker {message[1]} failed: {message[2]}")
@@ -238,6 +488,35 @@ class ProcessExecutor(Executor):
                 _, _, stage, error, line = message
                 raise RunAborted(stage, RemoteError("error", error), line)
             return message
+
+    def _replace(self, index: int, number: int) -> _Worker:
+        """A new worker ``index`` for the batch ``number`` that the dead one did not send.
+
+        The new worker does that batch again one event at a time, noting the line it is on
+        and the stage running. If it dies too, during an event, that event is a poison event:
+        the next worker dead-letters it (``worker died``, with the stage) and goes on.
+        """
+        dead = self.workers[index]
+        dead.process.join(timeout=5)
+        how = _exit_status(dead.process.exitcode)
+        line, stage = int(dead.watch[0]), int(dead.watch[1])
+        dead.close()
+        if dead.careful and dead.first == number and line > 0:
+            name = self.spec["stages"][stage - 1] if stage else None
+            self.poison.setdefault(number, {})[line] = (name, how)
+            log.warning("worker %d died (%s) on input line %d, in %s, twice: dead-lettered as "
+                        "a poison event", index, how, line, name or "no stage")
+        else:
+            when = "while starting" if line == _STARTING else f"during batch {number}"
+            self.deaths[number] = self.deaths.get(number, 0) + 1
+            if self.deaths[number] > _RETRIES:
+                raise ExecutorError(
+                    f"worker {index} died {self.deaths[number]} times {when}, outside any event "
+                    f"(last: {how})" + (": a plugin's import or settings end the process"
+                                        if line == _STARTING else ""))
+            log.warning("worker %d died (%s) %s: replaced; the batch is done again, one event "
+                        "at a time", index, how, when)
+        return self._start(index, number, careful=True)
 
     def _combine(self, payloads: list[dict[str, Any]]) -> BatchResult:
         """One batch's parts from every worker, merged in input order."""
@@ -261,6 +540,7 @@ class ProcessExecutor(Executor):
             result.dropped += payload["dropped"]
             result.rejected_by.update(payload["rejected_by"])
             result.dropped_by.update(payload["dropped_by"])
+            result.dropped_lines.extend(payload["dropped_lines"])
             result.state.extend(payload["state"])
         return result
 
@@ -273,13 +553,74 @@ class ProcessExecutor(Executor):
         starts: a worker may be a few batches ahead of the commits, so the stage can run on
         more events than inline before it is taken out."""
         super().quarantine(stage)
-        for commands in self.commands:
-            commands.put(stage)
+        self.quarantined.append(stage)
+        for worker in self.workers:
+            worker.commands.put(stage)
 
     def close(self) -> None:
-        for process in self.processes:
-            if process.is_alive():
-                process.terminate()
-        for process in self.processes:
-            process.join(timeout=5)
-        self.processes = []
+        for worker in self.workers:
+            if worker.process.is_alive():
+                worker.process.terminate()
+        for worker in self.workers:
+            worker.process.join(timeout=2)
+            if worker.process.is_alive():  # a plugin that ignores SIGTERM
+                worker.process.kill()
+                worker.process.join(timeout=2)
+            worker.close()
+        self.workers = []
+
+
+class _Worker:
+    """One worker process as the parent sees it."""
+
+    def __init__(self, process: Any, channel: _Channel, commands: Any, watch: Any,
+                 first: int, careful: bool) -> None:
+        self.process, self.channel, self.commands, self.watch = process, channel, commands, watch
+        #: The batch it started with, and whether it does that one one event at a time.
+        self.first, self.careful = first, careful
+
+    def close(self) -> None:
+        self.channel.close()
+        self.commands.close()
+
+
+class _Channel:
+    """The parent's end of a worker's pipe, read without ever blocking on a message half
+    written: a worker killed while writing one leaves it incomplete, and it goes with it."""
+
+    def __init__(self, reader: Any) -> None:
+        self.reader = reader
+        self.fd = reader.fileno()
+        os.set_blocking(self.fd, False)
+        if sys.platform.startswith("linux"):  # room for a batch: fewer wake-ups
+            try:
+                import fcntl
+
+                fcntl.fcntl(self.fd, 1031, 1 << 20)  # F_SETPIPE_SZ
+            except OSError:
+                pass
+        self.buffer = bytearray()
+
+    def get(self, process: Any) -> Any:
+        """The next message, or None once ``process`` is dead and nothing more came."""
+        while True:
+            if len(self.buffer) >= _HEADER.size:
+                end = _HEADER.size + _HEADER.unpack_from(self.buffer)[0]
+                if len(self.buffer) >= end:
+                    message = pickle.loads(self.buffer[_HEADER.size:end])
+                    del self.buffer[:end]
+                    return message
+            alive = process.is_alive()  # before reading: what a dead worker wrote is there
+            try:
+                chunk = os.read(self.fd, 1 << 20)
+            except BlockingIOError:
+                chunk = None
+            if chunk:
+                self.buffer += chunk
+            elif chunk == b"" or not alive:
+                return None
+            else:
+                wait([self.reader, process.sentinel], timeout=1.0)
+
+    def close(self) -> None:
+        self.reader.close()

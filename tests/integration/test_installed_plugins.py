@@ -80,7 +80,10 @@ def test_broken_plugins_are_isolated_and_the_good_ones_give_the_samedatabase_con
                    {"gone": "plugin_gone_missing"}),
     ]
     env.pip("install", *map(str, wheels))
-    result = env.hookline("run", source, "--db", "all.db")
+    refused = env.hookline("run", source, "--db", "all.db", check=False)  # fails closed
+    assert refused.returncode == 5 and "boom (plugin-boom" in refused.stderr
+    assert not (env.work / "all.db").exists()
+    result = env.hookline("run", source, "--db", "all.db", "--allow-broken-plugins")
     assert result.returncode == 0
     listing = {p["name"]: p for p in json.loads(
         env.hookline("plugins", "--format", "json").stdout)["plugins"]}
@@ -94,8 +97,9 @@ def test_broken_plugins_are_isolated_and_the_good_ones_give_the_samedatabase_con
     assert listing["boom"]["distribution"] == "plugin-boom"
     env.hookline("run", source, "--db", "good.db", env={"HOOKLINE_PLUGINS": "usd,views"})
     assert database_content(env.work / "all.db") == database_content(env.work / "good.db")
-    strict = env.hookline("run", source, "--db", "strict.db", "--strict", check=False)
-    assert strict.returncode == 1 and "boom" in strict.stderr
+    strict = env.hookline("run", source, "--db", "strict.db", "--strict",
+                          "--allow-broken-plugins", check=False)
+    assert strict.returncode == 5 and "boom" in strict.stderr
 
 
 def test_plugins_that_are_not_selected_are_never_imported(env: Env, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""An async stage: hookline awaits it, one event at a time, in the phase's order."""
+"""An async stage: hookline awaits it; different users' events overlap their awaits."""
 
 import asyncio
 
