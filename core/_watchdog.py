@@ -26,6 +26,7 @@ KeyboardInterrupt: the per-event loop stops the run for that one, and treats any
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -73,6 +74,11 @@ def _async_raise(thread: int, error: type[BaseException] | None) -> None:
 
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread),
                                                None if error is None else ctypes.py_object(error))
+
+
+#: Set in a process executor's worker: the exit status with which the process ends when a
+#: stage call is still the same one a whole limit after it was interrupted.
+exit_when_stuck: int | None = None
 
 
 class Watchdog:
@@ -148,6 +154,7 @@ class Watchdog:
 
     def _watch(self) -> None:
         last: Any = None
+        fired: tuple[Any, Any] = (None, None)  # the beat and call last interrupted
         since = time.monotonic()
         while not self._stop.wait(self.poll):
             now = time.monotonic()
@@ -162,6 +169,9 @@ class Watchdog:
                 if beat is None or at is None or now - since < self.limit:
                     continue
                 since = now  # again after another limit, if the stage swallows it
+                if exit_when_stuck is not None and fired[0] is beat and fired[1] == at:
+                    os._exit(exit_when_stuck)  # interrupted once, still stuck: a worker ends
+                fired = (beat, at)
                 if self._main:
                     self._firing = beat
                     signal.pthread_kill(self._target, self._number)

@@ -30,17 +30,29 @@ EXIT_PROBLEM, EXIT_USAGE, EXIT_DEAD_LETTERS, EXIT_ABORTED = 1, 2, 3, 4
 EXIT_BROKEN_PLUGINS, EXIT_DATABASE, EXIT_INTERRUPTED = 5, 6, 130
 
 
+def _pipeline_or_exit_code(command: str, config: Any) -> Any:
+    """The pipeline of the installed plugins ``config`` selects, or the exit code after saying
+    why there is none (a selected plugin that failed to load: EXIT_BROKEN_PLUGINS)."""
+    from ._pipeline import Pipeline
+    from .errors import BrokenPlugins, FlagError, PluginError
+
+    try:
+        return Pipeline.from_entry_points(config)
+    except BrokenPlugins as exc:
+        print(f"hookline {command}: refusing to start: {exc}", file=sys.stderr)
+        return EXIT_BROKEN_PLUGINS
+    except (PluginError, FlagError) as exc:
+        print(f"hookline {command}: {exc}", file=sys.stderr)
+        return EXIT_PROBLEM
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from ._generate import write_jsonl
-    from ._pipeline import Pipeline
     from ._runner import run
     from .config import load_config
     from .errors import (
-        BrokenPlugins,
         DatabaseError,
         ExecutorError,
-        FlagError,
-        PluginError,
         RunAborted,
     )
 
@@ -61,14 +73,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not inputs and not args.demo:
         print("hookline run: give INPUT files (or - for stdin), or --demo", file=sys.stderr)
         return EXIT_USAGE
-    try:  # before any input is read: a selected plugin that fails to load stops the run
-        pipeline = Pipeline.from_entry_points(config)
-    except BrokenPlugins as exc:
-        print(f"hookline run: refusing to start: {exc}", file=sys.stderr)
-        return EXIT_BROKEN_PLUGINS
-    except (PluginError, FlagError) as exc:
-        print(f"hookline run: {exc}", file=sys.stderr)
-        return EXIT_PROBLEM
+    # before any input is read: a selected plugin that fails to load stops the run
+    pipeline = _pipeline_or_exit_code("run", config)
+    if isinstance(pipeline, int):
+        return pipeline
     if args.demo:
         demo = os.path.join(tempfile.mkdtemp(prefix="hookline-demo-"), "demo.jsonl")
         stats = write_jsonl(demo, args.demo_events, invalid_rate=0.05, seed=args.seed)
@@ -201,24 +209,18 @@ def _cmd_flags(args: argparse.Namespace) -> int:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from ._pipeline import Pipeline
     from ._replay import replay
     from ._runner import database_errors
     from .config import load_config
-    from .errors import BrokenPlugins, DatabaseError, FlagError, PluginError
+    from .errors import DatabaseError
 
     if not os.path.isfile(args.db):
         print(f"hookline replay: no database at {args.db}", file=sys.stderr)
         return 1
     config = load_config(args.config)
-    try:
-        pipeline = Pipeline.from_entry_points(config)
-    except BrokenPlugins as exc:
-        print(f"hookline replay: refusing to start: {exc}", file=sys.stderr)
-        return EXIT_BROKEN_PLUGINS
-    except (PluginError, FlagError) as exc:
-        print(f"hookline replay: {exc}", file=sys.stderr)
-        return 1
+    pipeline = _pipeline_or_exit_code("replay", config)
+    if isinstance(pipeline, int):
+        return pipeline
     try:
         with database_errors(args.db):
             print(replay(args.db, pipeline, batch_size=config.batch_size).format())

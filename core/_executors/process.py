@@ -176,7 +176,12 @@ class _Sender:
 def _worker_process(index: int, count: int, spec: dict[str, Any], writer: Any, commands: Any,
                     watch: Any) -> None:
     """What a worker process runs: bound to its parent's life, :func:`_worker`."""
+    from .. import _watchdog
+
     _bound_to_parent(spec["parent"])
+    # A stage the watchdog cannot interrupt (a blocking call that ignores signals, or one
+    # that swallows the interruption) ends this worker; the parent replaces it.
+    _watchdog.exit_when_stuck = STUCK_EXIT
     sender = _Sender(writer, index)
     try:
         _worker(index, count, spec, sender, commands, watch)

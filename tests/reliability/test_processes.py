@@ -99,6 +99,7 @@ def test_workers_die_with_a_parent_killed_with_minus_9_and_the_rerun_resumes(
 KILLER = """
 import os
 import signal
+import time
 from pathlib import Path
 
 import hookline
@@ -120,6 +121,10 @@ KILLS = {
     "sigkill": ("os.kill(os.getpid(), signal.SIGKILL)", "worker died (killed by SIGKILL)"),
     # what a worker does when a stage ran past the time limit and could not be interrupted
     "stuck": ("os._exit(124)", "timeout in killer.killer"),
+    # a stage that swallows the watchdog's interruption: the worker's watchdog ends it
+    "swallows": ("while True:\n                try:\n                    time.sleep(60)\n"
+                 "                except BaseException:\n                    pass",
+                 "timeout in killer.killer"),
 }
 
 
@@ -136,7 +141,8 @@ def test_an_event_that_kills_its_worker_twice_is_dead_lettered_and_the_run_goes_
                                         kill=kill, flaky=flaky), version="4.2")
     events = env.work / "events.jsonl"
     run = env.hookline("run", str(events), "--db", "out.db", "--executor", "process",
-                       "--workers", "2", "--batch-size", "400")
+                       "--workers", "2", "--batch-size", "400",
+                       HOOKLINE_STAGE_TIMEOUT="0.5")
     assert run.returncode == 0, run.stderr
     no_traceback(run)
     db = env.work / "out.db"
