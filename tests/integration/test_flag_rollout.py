@@ -11,7 +11,11 @@ import pytest
 
 from hookline._generate import write_jsonl
 
-pytest.importorskip("hookline_ranking")
+
+@pytest.fixture(autouse=True)
+def _ranking_installed() -> None:
+    """The integration env installs the contrib wheels: without them these tests fail."""
+    import hookline_ranking  # noqa: F401
 
 
 def _variants(db: Path) -> dict[str, set[str]]:
