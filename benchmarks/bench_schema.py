@@ -296,6 +296,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         reference="plain", **timing,
     )
 
+    # The boundary check of an accepted event (issue 14): one generated call per event that
+    # left the stages, against building the event it checks.
+    pipeline = hookline.Pipeline.from_plugins([])
+    event = pipeline.make_event({"event_id": "e", "user_id": "u", "kind": "k", "ts": 1,
+                                 "tags": ["a", "b"], "properties": {"x": 1}})
+    boundary = compare(
+        "Boundary check of an accepted event, against building it (ns per event)",
+        [Case.inline("build", "make(d)", {"make": pipeline.make_event, "d": event.to_dict()}),
+         Case.inline("boundary check", "check(e, r)",
+                     {"check": pipeline.boundary, "e": event, "r": event.__dict__.copy()})],
+        reference="build", **timing,
+    )
+
     print("\nTargets (issue 3):")
     check("hookline valid, x plain", valid.ratio("hookline"), "<=", 2.5)
     if "pydantic v2" in names:
@@ -305,6 +318,8 @@ def main(argv: Sequence[str] | None = None) -> int:
              "is not checked")
     check("hookline invalid, x plain valid", invalid.ratio("hookline (invalid)"), "<=", 4)
     check("hookline read, x plain read", read.ratio("hookline"), "<=", 1.5)
+    print("\nTarget (issue 14):")
+    check("boundary check, x building the event", boundary.ratio("boundary check"), "<=", 0.5)
     return finish(args, NAME, PACKAGES)
 
 
