@@ -1,18 +1,24 @@
 """End to end: ``hookline run`` against a hand-written script doing the same work.
 
-Three measurements, each a whole fresh process, run round-robin, medians over rounds:
+Four measurements, each run a whole fresh process, round-robin, medians over rounds:
 
-1. Throughput: N generated events (5% invalid) through the three contrib plugins (fraud,
-   ranking, monitoring) into SQLite, against ``handwritten.py``-style code inlined below that
-   does the same work and stores the same tables: it parses, checks the same schema rules,
-   rejects the same currencies, computes the same score (the ranking plugin's own function),
-   times the three phases into latency histograms (as hookline-monitoring does), refuses
-   event ids already stored, keeps the same per-user and per-kind aggregates, and inserts
-   the rows, dead letters and checkpoint in 5,000-line transactions.
+1. Throughput: N generated events (5 % invalid, 2 % in injected fraud attacks) through the
+   three contrib plugins at their default settings (fraud, ranking, monitoring) into SQLite,
+   against ``benchmarks/handwritten.py``, which does the same work and stores the same tables
+   (its docstring lists what it does; ``tests/test_bench_handwritten.py`` checks that the
+   two store the same events, dead letters, aggregates and per-user state).
    Target: hookline >= 0.8x its throughput.
-2. Peak memory (max RSS) of ``hookline run`` on the first N/10 events and on all N: within
-   10% (streaming: memory does not grow with the input's length).
-3. The process executor, 2 workers, with a stage costing >= 5 us per event, against inline.
+2. Each plugin's share of hookline's per-event time: in the same rounds, ``hookline run``
+   with one plugin deselected (``HOOKLINE_DISABLE_PLUGINS``); a plugin's share is the time
+   its absence saves, over the whole run's time, paired round by round.
+3. Peak memory (max RSS) of ``hookline run`` on the first N/10 lines and on those lines ten
+   times over (event ids renamed, timestamps moved past the velocity windows): the same
+   users, ten times the events. The stateful stages keep state per user (velocity windows,
+   refund balances, ranking histories), which grows with the users an input has, not with
+   its length; with the same users in both inputs, any growth is memory held per event.
+   Target: within 10 % (streaming). The hand-written script is measured on the same inputs,
+   and both on the whole input (ten times the users' worth of state) for comparison.
+4. The process executor, 2 workers, with a stage costing >= 5 us per event, against inline.
    Target: >= 1.6x inline's throughput.
 
 With ``--baseline REV`` (a git revision of this repository), the throughput measurement also
@@ -29,13 +35,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -44,130 +51,10 @@ from _harness import check, finish, note, parse_args
 
 from hookline.testing import write_installed
 
-HANDWRITTEN = r'''
-import json, re, sqlite3, sys, time
-from hookline_ranking import relevance
-
-path, db = sys.argv[1], sys.argv[2]
-BLOCKED = {"XTS", "XXX"}
-CURRENCY = re.compile("[A-Z]{3}").fullmatch
-KEYS = {"event_id", "user_id", "kind", "ts", "amount", "currency", "tags", "properties"}
-
-def check(d):
-    if type(d) is not dict or not d.keys() <= KEYS:
-        return "bad object"
-    for key in ("event_id", "user_id", "kind"):
-        v = d.get(key)
-        if type(v) is not str or not v or len(v) > 256:
-            return "bad " + key
-    ts = d.get("ts")
-    if type(ts) is not int or ts <= 0:
-        return "bad ts"
-    a = d.setdefault("amount", 0)
-    if not (type(a) is int or type(a) is float and a - a == 0) or a < 0:
-        return "bad amount"
-    c = d.setdefault("currency", "USD")
-    if type(c) is not str or CURRENCY(c) is None:
-        return "bad currency"
-    t = d.setdefault("tags", [])
-    if type(t) is not list or not all(type(x) is str for x in t):
-        return "bad tags"
-    p = d.setdefault("properties", {})
-    if type(p) is not dict:
-        return "bad properties"
-    return None
-
-# The same tables as hookline's: events (with score and the flag-variants column), dead
-# letters with where they came from, aggregates per user and per kind, checkpoints.
-con = sqlite3.connect(db, isolation_level=None)
-con.execute("PRAGMA journal_mode=WAL"); con.execute("PRAGMA synchronous=NORMAL")
-con.execute("CREATE TABLE events (event_id TEXT PRIMARY KEY, user_id TEXT, kind TEXT, ts INTEGER,"
-            " amount REAL, currency TEXT, tags TEXT, properties TEXT, score REAL, variants TEXT)")
-con.execute("CREATE TABLE dead_letters (id INTEGER PRIMARY KEY, payload TEXT, reason TEXT, "
-            "stage TEXT, line INTEGER, source TEXT, plugin TEXT)")
-AGG_COLUMNS = ("count INTEGER, amount_sum REAL, amount_min REAL, amount_max REAL, "
-               "score_sum REAL, score_count INTEGER")
-UPSERT = ("ON CONFLICT({key}) DO UPDATE SET count = count + excluded.count, "
-          "amount_sum = amount_sum + excluded.amount_sum, "
-          "amount_min = min(amount_min, excluded.amount_min), "
-          "amount_max = max(amount_max, excluded.amount_max), "
-          "score_sum = score_sum + excluded.score_sum, "
-          "score_count = score_count + excluded.score_count")
-for table, key in (("agg_by_user", "user_id"), ("agg_by_kind", "kind")):
-    con.execute(f"CREATE TABLE {table} ({key} TEXT PRIMARY KEY, {AGG_COLUMNS})")
-con.execute("CREATE TABLE checkpoints (source TEXT PRIMARY KEY, offset INTEGER)")
-enc = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-buckets = {phase: {} for phase in ("validate", "enrich", "score")}  # latency histograms
-rows, dead, by_user, by_kind, offset = [], [], {}, {}, 0
-
-def timed(phase, ns):
-    shift = max(ns.bit_length() - 3, 0)
-    histogram = buckets[phase]
-    key = (shift, ns >> shift)
-    histogram[key] = histogram.get(key, 0) + 1
-
-def add(groups, key, amount, score):
-    g = groups.get(key)
-    if g is None:
-        groups[key] = [1, amount, amount, amount, score, 1]
-    else:
-        g[0] += 1; g[1] += amount; g[2] = min(g[2], amount); g[3] = max(g[3], amount)
-        g[4] += score; g[5] += 1
-
-def commit():
-    stored = set()  # event ids already in the database are refused, as hookline does
-    ids = [row[0] for row in rows]
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        stored.update(r[0] for r in con.execute(
-            f"SELECT event_id FROM events WHERE event_id IN ({','.join('?' * len(chunk))})",
-            chunk))
-    con.execute("BEGIN")
-    con.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    [row for row in rows if row[0] not in stored])
-    con.executemany("INSERT INTO dead_letters (payload, reason, stage, line, source, plugin) "
-                    "VALUES (?,?,?,?,?,?)", dead)
-    for table, key, groups in (("agg_by_user", "user_id", by_user),
-                               ("agg_by_kind", "kind", by_kind)):
-        con.executemany(f"INSERT INTO {table} VALUES (?,?,?,?,?,?,?) " + UPSERT.format(key=key),
-                        [(k, *g) for k, g in groups.items()])
-    con.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?)", (path, offset))
-    con.execute("COMMIT")
-    rows.clear(); dead.clear(); by_user.clear(); by_kind.clear()
-
-with open(path, "rb") as handle:
-    for number, raw in enumerate(handle, 1):
-        offset += len(raw)
-        try:
-            d = json.loads(raw)
-        except ValueError as exc:
-            dead.append((raw.decode(), str(exc), "parse", number, path, None))
-        else:
-            problem = check(d)
-            if problem is not None:
-                dead.append((raw.decode(), problem, "schema", number, path, None))
-            else:
-                t0 = time.perf_counter_ns()
-                blocked = d["currency"] in BLOCKED
-                timed("validate", time.perf_counter_ns() - t0)
-                if blocked:
-                    dead.append((raw.decode(), "currency blocked", "fraud.blocked_currency",
-                                 number, path, "fraud"))
-                else:
-                    t0 = time.perf_counter_ns()
-                    timed("enrich", time.perf_counter_ns() - t0)
-                    t0 = time.perf_counter_ns()
-                    score = relevance(d["kind"], d["amount"], d["tags"])
-                    timed("score", time.perf_counter_ns() - t0)
-                    rows.append((d["event_id"], d["user_id"], d["kind"], d["ts"], d["amount"],
-                                 d["currency"], enc(d["tags"]), enc(d["properties"]), score,
-                                 "[]"))
-                    add(by_user, d["user_id"], d["amount"], score)
-                    add(by_kind, d["kind"], d["amount"], score)
-        if number % 5000 == 0:
-            commit()
-commit()
-'''
+HANDWRITTEN = Path(__file__).resolve().parent / "handwritten.py"
+PLUGINS = ("fraud", "ranking", "monitoring")
+#: The share of the generated lines replaced by injected attacks (so the fraud rules refuse).
+ATTACKS = "0.02"
 
 BURN_PLUGIN = '''
 import hashlib
@@ -239,6 +126,52 @@ def _table(title: str, times: dict[str, list[float]], events: int, reference: st
               f"throughput x{base / median:5.2f} of {reference}")
 
 
+#: A timestamp in epoch milliseconds as the generator writes it (not a float, not negative).
+_TS = re.compile(rb'"ts":(\d+)(?=[,}])')
+#: Far enough past the longest velocity window and its tolerance (1 h + 60 s by default).
+_GAP_MS = 2 * 3_600_000
+
+
+def _repeated(small: Path, target: Path, copies: int) -> None:
+    """Write ``small`` ``copies`` times over into ``target``: each copy's event ids renamed
+    (``r3-evt-...``), its timestamps moved past the previous copy's last one by more than the
+    velocity windows. Every copy has the same users, so each user's state ends the same size
+    as after one copy: an input ten times as long with no more state."""
+    data = small.read_bytes()
+    stamps = [int(found) for found in _TS.findall(data)]
+    span = max(stamps) - min(stamps) + _GAP_MS
+    with open(target, "wb") as out:
+        for copy in range(copies):
+            shift = copy * span
+            text = _TS.sub(_shifted(shift), data)
+            out.write(text.replace(b'"event_id":"', b'"event_id":"r%d-' % copy))
+
+
+def _shifted(shift: int) -> Callable[[re.Match[bytes]], bytes]:
+    def replace(found: re.Match[bytes]) -> bytes:
+        return b'"ts":%d' % (int(found[1]) + shift)
+
+    return replace
+
+
+def _hand_written(source: str) -> list[str]:
+    return [sys.executable, str(HANDWRITTEN), source, "out.db"]
+
+
+def _shares(times: dict[str, list[float]], events: int) -> None:
+    """Each plugin's share of hookline's per-event time: what the run without it saves, over
+    the whole run, paired round by round."""
+    whole = times["hookline run (3 contrib plugins)"]
+    print(f"\neach plugin's share of hookline's per-event time (a run without it, same rounds; "
+          f"whole run {statistics.median(whole) / events * 1e6:.2f} us/event)")
+    for plugin in PLUGINS:
+        saved = [w - o for w, o in zip(whole, times[f"hookline run without {plugin}"])]
+        share = statistics.median(s / w for s, w in zip(saved, whole))
+        per_event = statistics.median(saved) / events * 1e6
+        print(f"  {plugin:<12} {per_event:6.2f} us/event  {share:6.1%} of the run")
+        note(f"{plugin}: {per_event:.2f} us/event, {share:.1%} of hookline's per-event time")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     extra = argparse.ArgumentParser(add_help=False)
     extra.add_argument("--events", type=int, default=None)
@@ -254,9 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         work = Path(folder)
         env["HOOKLINE_CACHE_DIR"] = str(work / "cache")
         subprocess.run([sys.executable, "-m", "hookline.cli", "generate", "-n", str(events),
-                        "-o", "in.jsonl"], cwd=work, env=env, check=True,
-                       stderr=subprocess.DEVNULL)
-        (work / "handwritten.py").write_text(HANDWRITTEN)
+                        "--attacks", ATTACKS, "-o", "in.jsonl"], cwd=work, env=env,
+                       check=True, stderr=subprocess.DEVNULL)
         try:
             import hookline_fraud  # noqa: F401
             import hookline_monitoring  # noqa: F401
@@ -264,44 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ImportError:
             note("the contrib plugins are not installed: end-to-end comparison skipped")
         else:
-            commands = {
-                "hand-written script": [sys.executable, "handwritten.py", "in.jsonl", "out.db"],
-                "hookline run (3 contrib plugins)": _hookline("in.jsonl", "--db", "out.db"),
-                "hookline run, stage time limit off": [
-                    "env", "HOOKLINE_STAGE_TIMEOUT=0", *_hookline("in.jsonl", "--db", "out.db")],
-            }
-            if known.baseline:
-                tree = _baseline_tree(known.baseline, work / "baseline")
-                # A shell line so that only this command sees the older package first.
-                commands[f"hookline at {known.baseline}"] = [
-                    "env", f"PYTHONPATH={tree}", f"HOOKLINE_CACHE_DIR={work / 'cache-base'}",
-                    *_hookline("in.jsonl", "--db", "out.db")]
-            times = _rounds(commands, work, env, repeats)
-            _table(f"{events:,} events into SQLite", times, events, "hand-written script")
-            ratio = statistics.median(
-                h / k for h, k in zip(times["hand-written script"],
-                                      times["hookline run (3 contrib plugins)"]))
-            check("hookline throughput, x hand-written", ratio, ">=", 0.8)
-            ratio = statistics.median(
-                o / k for o, k in zip(times["hookline run, stage time limit off"],
-                                      times["hookline run (3 contrib plugins)"]))
-            check("hookline throughput with the stage time limit, x without", ratio, ">=", 0.97)
-            if known.baseline:
-                ratio = statistics.median(
-                    b / k for b, k in zip(times[f"hookline at {known.baseline}"],
-                                          times["hookline run (3 contrib plugins)"]))
-                check(f"hookline throughput, x hookline at {known.baseline}", ratio, ">=", 0.97)
-
-            # The small input is the large one's first tenth: the same users and the same
-            # mix, only shorter (a separately generated file would have a tenth of the users).
-            with open(work / "in.jsonl", "rb") as whole, open(work / "small.jsonl", "wb") as part:
-                for _ in range(events // 10):
-                    part.write(whole.readline())
-            small = _peak_rss_kib(_hookline("small.jsonl", "--db", "out.db"), work, env)
-            large = _peak_rss_kib(_hookline("in.jsonl", "--db", "out.db"), work, env)
-            print(f"\npeak RSS: {events // 10:,} events {small / 1024:.1f} MiB, "
-                  f"{events:,} events {large / 1024:.1f} MiB")
-            check("peak RSS, large / small input", large / small, "<=", 1.10)
+            _against_hand_written(work, env, events, repeats, known.baseline)
 
         site = write_installed(work / "site", "burn", textwrap.dedent(BURN_PLUGIN))
         burn_env = {**env, "PYTHONPATH": str(site), "HOOKLINE_PLUGINS": "burn"}
@@ -315,6 +210,64 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                          times["process, 2 workers"]))
         check("process executor (2 workers), x inline", ratio, ">=", 1.6)
     return finish(args, "end_to_end", ("hookline",))
+
+
+def _against_hand_written(work: Path, env: dict[str, str], events: int, repeats: int,
+                          baseline: str | None) -> None:
+    """Measurements 1 to 3 of the module docstring."""
+    hookline = _hookline("in.jsonl", "--db", "out.db")
+    commands = {
+        "hand-written script": _hand_written("in.jsonl"),
+        "hookline run (3 contrib plugins)": hookline,
+        "hookline run, stage time limit off": ["env", "HOOKLINE_STAGE_TIMEOUT=0", *hookline],
+        **{f"hookline run without {plugin}": ["env", f"HOOKLINE_DISABLE_PLUGINS={plugin}",
+                                              *hookline] for plugin in PLUGINS},
+    }
+    if baseline:
+        tree = _baseline_tree(baseline, work / "baseline")
+        # A shell line so that only this command sees the older package first.
+        commands[f"hookline at {baseline}"] = [
+            "env", f"PYTHONPATH={tree}", f"HOOKLINE_CACHE_DIR={work / 'cache-base'}",
+            *hookline]
+    times = _rounds(commands, work, env, repeats)
+    _table(f"{events:,} events into SQLite", times, events, "hand-written script")
+    ratio = statistics.median(
+        h / k for h, k in zip(times["hand-written script"],
+                              times["hookline run (3 contrib plugins)"]))
+    check("hookline throughput, x hand-written", ratio, ">=", 0.8)
+    ratio = statistics.median(
+        o / k for o, k in zip(times["hookline run, stage time limit off"],
+                              times["hookline run (3 contrib plugins)"]))
+    check("hookline throughput with the stage time limit, x without", ratio, ">=", 0.97)
+    if baseline:
+        ratio = statistics.median(
+            b / k for b, k in zip(times[f"hookline at {baseline}"],
+                                  times["hookline run (3 contrib plugins)"]))
+        check(f"hookline throughput, x hookline at {baseline}", ratio, ">=", 0.97)
+    _shares(times, events)
+
+    # The small input is the whole one's first tenth; "ten times over" is that tenth ten
+    # times, with the same users; the whole input has the users of all its lines.
+    with open(work / "in.jsonl", "rb") as source, open(work / "small.jsonl", "wb") as part:
+        for _ in range(events // 10):
+            part.write(source.readline())
+    _repeated(work / "small.jsonl", work / "repeated.jsonl", 10)
+    inputs = ("small.jsonl", "repeated.jsonl", "in.jsonl")
+    programs: dict[str, Callable[[str], list[str]]] = {
+        "hookline run": lambda name: _hookline(name, "--db", "out.db"),
+        "hand-written script": _hand_written,
+    }
+    print(f"\npeak RSS (MiB) on the first {events // 10:,} lines, on them ten times over "
+          f"(same users), on all {events:,} lines (more users)")
+    growth = {}
+    for program, command in programs.items():
+        small, repeated, whole = (_peak_rss_kib(command(name), work, env) / 1024
+                                  for name in inputs)
+        growth[program] = repeated / small
+        print(f"  {program:<20} {small:6.1f}  {repeated:6.1f} (x{repeated / small:.3f})  "
+              f"{whole:6.1f} (x{whole / small:.3f})")
+    check("peak RSS, ten times the events for the same users, x once",
+          growth["hookline run"], "<=", 1.10)
 
 
 if __name__ == "__main__":

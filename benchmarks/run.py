@@ -29,7 +29,7 @@ import _harness
 HERE = Path(__file__).resolve().parent
 
 PACKAGES = ("hookline", "pluggy", "stevedore", "pydantic", "attrs", "msgspec",
-            "hookline-monitoring")
+            "hookline-monitoring", "psycopg", "dask", "distributed")
 
 
 def available() -> list[str]:

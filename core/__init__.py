@@ -53,7 +53,7 @@ def run(inputs: Any, **options: Any) -> Report:
 
 
 _LAZY = {"Pipeline": "_pipeline", "Report": "_report"}
-_LAZY_MODULES = ("behaviors", "contracts", "flags", "metrics")
+_LAZY_MODULES = ("behaviors", "contracts", "flags", "metrics", "sources")
 
 
 def __getattr__(name: str) -> Any:

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from . import aggregates
 from ._limits import parse_json
 from ._pipeline import FAIL_RUN
-from ._sinks.sqlite import DeadLetter
 from .errors import (
     Drop,
     EventTampered,
@@ -29,15 +28,19 @@ from .errors import (
     StageFailed,
     ValidationError,
 )
+from .sinks import DeadLetter
 
 if TYPE_CHECKING:
     from ._pipeline import Pipeline
     from ._schema import Event
-    from ._sinks.sqlite import Rows, SQLiteSink
     from ._sources import Batch
+    from .sinks import Rows, Sink
 
-__all__ = ["BatchResult", "Recent", "Stored", "aggregate", "complete", "dedupe", "origin_of",
-           "process_batch"]
+__all__ = ["DEDUPE", "BatchResult", "Recent", "Stored", "aggregate", "complete", "dedupe",
+           "origin_of", "process_batch", "set_aside_duplicates"]
+
+#: The stage of the dead letter of a line whose ``event_id`` was stored or seen before.
+DEDUPE = "dedupe"
 
 
 @dataclass
@@ -168,7 +171,7 @@ def _first_seen(pipeline: Pipeline, batch: Batch, result: BatchResult, stored: S
         event_id = event.event_id
         if event_id in taken:
             result.dead.append(DeadLetter(_text(raw), f"duplicate event_id {event_id!r}",
-                                          "dedupe", None, number, name))
+                                          DEDUPE, None, number, name))
         else:
             taken.add(event_id)
             kept.numbers.append(number)
@@ -388,7 +391,7 @@ class Recent:
         self.batches.append(ids)
 
 
-def dedupe(sink: SQLiteSink, result: BatchResult, pipeline: Pipeline) -> None:
+def dedupe(sink: Sink, result: BatchResult, pipeline: Pipeline) -> None:
     """The last check before a commit: refuse accepted event ids already stored or repeated
     within the batch (dead-lettered).
 
@@ -413,7 +416,7 @@ def dedupe(sink: SQLiteSink, result: BatchResult, pipeline: Pipeline) -> None:
         event_id = row[at]
         if event_id in stored or event_id in seen:
             result.dead.append(DeadLetter(sink.rows.json_line(row),
-                                          f"duplicate event_id {event_id!r}", "dedupe", None,
+                                          f"duplicate event_id {event_id!r}", DEDUPE, None,
                                           line))
         else:
             seen.add(event_id)
@@ -423,3 +426,16 @@ def dedupe(sink: SQLiteSink, result: BatchResult, pipeline: Pipeline) -> None:
     if result.aggregations:  # rare: aggregate the kept events again, from their rows
         result.aggregations = aggregate(pipeline, (
             pipeline.make_event(json.loads(sink.rows.json_line(row))) for row in kept))
+
+
+def set_aside_duplicates(result: BatchResult) -> int:
+    """Take the duplicates out of ``result``'s dead letters (those :func:`process_batch` and
+    :func:`dedupe` wrote, stage ``dedupe``) and return how many there were: a run that counts
+    duplicates rather than storing them (``--duplicates count``, the default) commits the
+    rest. A duplicate's event is stored already, so nothing is lost."""
+    dead = result.dead
+    kept = [letter for letter in dead if letter.stage != DEDUPE]
+    if len(kept) == len(dead):
+        return 0
+    result.dead = kept
+    return len(dead) - len(kept)

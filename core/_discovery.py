@@ -7,7 +7,13 @@ of every ``sys.path`` directory (pip adds or deletes a ``*.dist-info`` folder th
 cache is never stale after ``pip install``/``pip uninstall``, works from any folder (there is
 no special case for interpreters under /tmp), and a warm start never imports
 ``importlib.metadata``. ``HOOKLINE_NO_CACHE=1`` bypasses it.
+
+The scan also keeps the entry points of groups that look like hookline's but are not
+(``hookline.plugin``, ``hookline_plugins``): a typo there would otherwise leave a plugin
+silently unloaded; :func:`lookalikes` lists them for the commands to warn about. And it finds
+the plugins of a ``plugins_dir`` (:func:`local_plugins`): ``*.py`` files, not distributions.
 """
+
 
 from __future__ import annotations
 
@@ -26,12 +32,17 @@ if TYPE_CHECKING:
 # hashlib (OpenSSL), tempfile (shutil, random, bz2, lzma), pathlib (urllib.parse, ipaddress)
 # and dataclasses cost more than the rest of a warm listing; the cold path imports its own.
 
-__all__ = ["BACKEND_GROUP", "PLUGIN_GROUP", "EntryPointInfo", "cache_path", "installed"]
+__all__ = ["BACKEND_GROUP", "PLUGIN_GROUP", "EntryPointInfo", "LocalPlugin", "cache_dir",
+           "cache_path", "installed", "local_plugins", "lookalikes", "meant_group"]
 
 PLUGIN_GROUP = "hookline.plugins"
 BACKEND_GROUP = "hookline.backends"
 _GROUPS = (PLUGIN_GROUP, BACKEND_GROUP)
-_CACHE_FORMAT = 2  # 2: every distribution declaring a name is kept
+_CACHE_FORMAT = 3  # 2: every distribution declaring a name is kept; 3: lookalike groups
+#: The groups as :func:`_normal` writes them, to compare a group's spelling with.
+_NORMAL_GROUPS = {"hooklineplugins": PLUGIN_GROUP, "hooklinebackends": BACKEND_GROUP}
+#: How close (difflib's ratio) a group's spelling must be to one of hookline's to be warned of.
+_LOOKALIKE = 0.85
 
 
 class EntryPointInfo(NamedTuple):
@@ -58,7 +69,57 @@ class EntryPointInfo(NamedTuple):
         return f"{self.distribution} {self.version}"
 
 
-def _cache_dir() -> str:
+class LocalPlugin(NamedTuple):
+    """A plugin of a ``plugins_dir``: a ``*.py`` file, named after it (``geo.py``: ``geo``)."""
+
+    name: str
+    path: str
+
+    @property
+    def module(self) -> str:
+        """The name it is imported under: ``hookline_local_geo`` (never shadowing a module)."""
+        return f"hookline_local_{self.name}"
+
+
+def local_plugins(folder: str) -> list[LocalPlugin]:
+    """The plugins of ``folder``: each ``*.py`` file in it, sorted by name; files whose name
+    starts with ``_`` are helpers, not plugins. A name that cannot be a plugin's is the
+    loader's to refuse, naming the file."""
+    with os.scandir(folder) as entries:
+        files = sorted(e.name for e in entries if e.name.endswith(".py") and e.is_file())
+    return [LocalPlugin(name[:-3], os.path.join(folder, name)) for name in files
+            if not name.startswith("_")]
+
+
+def _normal(group: str) -> str:
+    return "".join(ch for ch in group.lower() if ch.isalnum())
+
+
+def _looks_like_ours(group: str) -> bool:
+    """Whether ``group`` is spelt like one of hookline's groups without being one."""
+    if group in _GROUPS:
+        return False
+    normal = _normal(group)
+    if "hook" not in normal and "line" not in normal:
+        return False  # nearly every group: no difflib for it
+    import difflib
+
+    return any(difflib.SequenceMatcher(None, normal, ours).ratio() >= _LOOKALIKE
+               for ours in _NORMAL_GROUPS)
+
+
+def meant_group(group: str) -> str:
+    """The hookline group a lookalike ``group`` was meant to be."""
+    import difflib
+
+    normal = _normal(group)
+    return max(_NORMAL_GROUPS.items(),
+               key=lambda item: difflib.SequenceMatcher(None, normal, item[0]).ratio())[1]
+
+
+def cache_dir() -> str:
+    """hookline's cache folder: ``HOOKLINE_CACHE_DIR``, else ``$XDG_CACHE_HOME/hookline``, else
+    ``~/.cache/hookline`` (the discovery cache and ``--demo``'s events live there)."""
     explicit = os.environ.get("HOOKLINE_CACHE_DIR")
     if explicit:
         return explicit
@@ -70,7 +131,7 @@ def _cache_file() -> str:
     # crc32 only names the file: the fingerprint holds the prefix and the executable, so two
     # environments whose names collide rescan instead of reading each other's plugins.
     ident = f"{sys.prefix}\0{sys.executable}".encode()
-    return os.path.join(_cache_dir(), f"entry-points-{zlib.crc32(ident):08x}.json")
+    return os.path.join(cache_dir(), f"entry-points-{zlib.crc32(ident):08x}.json")
 
 
 def cache_path() -> Path:
@@ -119,7 +180,8 @@ def _scan() -> list[EntryPointInfo]:
 
     found: dict[tuple[str, str, str], EntryPointInfo] = {}
     for dist in distributions():
-        entry_points = [ep for ep in dist.entry_points if ep.group in _GROUPS]
+        entry_points = [ep for ep in dist.entry_points
+                        if ep.group in _GROUPS or _looks_like_ours(ep.group)]
         if not entry_points:
             continue  # most distributions: their METADATA is never parsed
         metadata = dist.metadata  # parsed once, for the name and the version
@@ -165,16 +227,35 @@ def installed(group: str = PLUGIN_GROUP, *, use_cache: bool | None = None) -> li
 
     A name that two distributions declare appears once for each (the loader refuses it).
     """
+    return [ep for ep in _entry_points(use_cache) if ep.group == group]
+
+
+def lookalikes(*, use_cache: bool | None = None) -> list[EntryPointInfo]:
+    """The entry points of groups spelt like hookline's but not hookline's (``hookline.plugin``,
+    ``hookline_plugins``): hookline does not load them; the commands warn about each."""
+    return [ep for ep in _entry_points(use_cache) if ep.group not in _GROUPS]
+
+
+#: The last cache read in this process: a command asks for its plugins, then for the
+#: lookalikes, and the file is parsed once while the fingerprint stays the same.
+_last: tuple[list[Any], str, list[EntryPointInfo]] | None = None
+
+
+def _entry_points(use_cache: bool | None) -> list[EntryPointInfo]:
+    global _last
     if use_cache is None:
         use_cache = os.environ.get("HOOKLINE_NO_CACHE", "") in ("", "0")
     found: list[EntryPointInfo] | None = None
     if use_cache:
         fingerprint = _fingerprint()
         path = _cache_file()
+        if _last is not None and _last[:2] == (fingerprint, path):
+            return _last[2]
         found = _read_cache(path, fingerprint)
         if found is None:
             found = _scan()
             _write_cache(path, fingerprint, found)
+        _last = (fingerprint, path, found)
     else:
         found = _scan()
-    return [ep for ep in found if ep.group == group]
+    return found

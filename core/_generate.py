@@ -6,11 +6,20 @@ a handful of currencies (including the ``XTS``/``XXX`` codes the fraud plugin bl
 default), tags and free-form properties. A chosen share of the lines is broken on purpose,
 each in one of :data:`INVALID_KINDS` ways a real producer breaks its output, so that every
 path of a pipeline (accepted, rejected by the schema, dead-lettered) gets exercised.
+A refund never takes back more than its user has bought: a refund that would is generated as
+a purchase instead, so that clean traffic never looks like the fraud it is not.
 
-Everything is drawn from one ``random.Random(seed)``: the same ``(n, invalid_rate, seed)``
-always gives the same lines (across Python versions as far as ``random.Random`` itself is
-reproducible), and nothing is kept in memory per line, so ``n`` can be as large as the disk
-allows.
+With ``attack_rate``, some valid lines are replaced by the events of injected attacks, each
+labeled (:data:`ATTACK_LABELS`), so that fraud rules can be tested against known answers:
+bursts of purchases from one user, purchases adding up to too much in an hour, one purchase
+over the limit, events of blocked users, refunds without purchases. They are built against
+the default rules of hookline-fraud (see ``hookline generate`` in docs/cli.md).
+
+Everything is drawn from one ``random.Random(seed)`` (and the attacks from a second one, so
+that the traffic around them is the same with or without them): the same ``(n, invalid_rate,
+attack_rate, seed)`` always gives the same lines (across Python versions as far as
+``random.Random`` itself is reproducible), and nothing is kept in memory per line (one number
+per user who bought something), so ``n`` can be as large as the disk allows.
 
 >>> lines = list(generate_lines(3, seed=7, invalid_rate=0.0))
 >>> [json.loads(line)["event_id"] for line in lines]
@@ -31,10 +40,13 @@ from itertools import accumulate, combinations
 from typing import Any, NamedTuple, TextIO
 
 __all__ = [
+    "ATTACK_LABELS",
+    "BANNED_USERS",
     "BASE_TS",
     "INVALID_KINDS",
     "GenerateStats",
     "GeneratedLine",
+    "demo_input",
     "generate_labeled",
     "generate_lines",
     "write_jsonl",
@@ -57,7 +69,10 @@ _PRICED_KINDS = frozenset(("add_to_cart", "purchase", "refund"))
 _CURRENCIES = ("USD", "EUR", "GBP", "JPY", "CAD", "XTS", "XXX")
 _CURRENCY_CUM = list(accumulate((0.55, 0.20, 0.12, 0.06, 0.065, 0.0025, 0.0025)))
 #: Units of the currency per US dollar, to make a price look local (JPY has no minor unit).
+#: The same rates as hookline-fraud's defaults, which compare amounts in US dollars.
 _FX = {"USD": 1.0, "EUR": 0.92, "GBP": 0.79, "JPY": 150.0, "CAD": 1.36, "XTS": 1.0, "XXX": 1.0}
+#: The test codes hookline-fraud blocks by default: its rules never see these events.
+_BLOCKED_CURRENCIES = frozenset(("XTS", "XXX"))
 
 _TAG_VOCABULARY = ("beta", "mobile", "new_user", "promo", "returning", "sale", "vip", "web")
 #: Every set of 0 to 3 distinct tags, grouped by size, so a draw is two index lookups.
@@ -308,6 +323,86 @@ INVALID_KINDS: tuple[str, ...] = tuple(_CORRUPTIONS)
 _CORRUPTION_LIST = tuple(_CORRUPTIONS.values())
 
 
+# --- injected attacks -----------------------------------------------------------------------
+#
+# Each attack is a generator of the events that replace the next valid lines, one per line, at
+# those lines' positions and timestamps: (user, kind, amount, currency, label). They are built
+# against the default rules of hookline-fraud: at most 10 purchases per user per minute, at
+# most 10,000 USD in purchases per user per hour, at most 5,000 USD for one purchase or refund,
+# no refund over what the user has bought. Blocked users are no default: the events of
+# BANNED_USERS are refused once those users are on hookline-fraud's ``blocked_users``.
+
+#: What ``GeneratedLine.attack`` and the line's ``properties.injected`` say of a line of an
+#: attack: ``burst`` (a purchase past the tenth of a burst in a minute), ``spend`` (a purchase
+#: that takes its user past 10,000 USD in an hour), ``amount`` (one purchase over 5,000 USD),
+#: ``blocked_user``, ``refund`` (a refund by a user who bought nothing), ``blocked_currency``
+#: (the ``XTS``/``XXX`` events of the traffic); ``burst_lead`` and ``spend_lead`` are the
+#: events of an attack the limits let through (a burst's first ten purchases).
+ATTACK_LABELS = ("burst", "burst_lead", "spend", "spend_lead", "amount", "blocked_user",
+                 "refund", "blocked_currency")
+
+#: The users whose events the ``blocked_user`` attacks send.
+BANNED_USERS = tuple(f"banned-{k:02d}" for k in range(10))
+
+_Spec = tuple[str, str, "float | int", str, str]
+
+
+def _burst(rng: random.Random, user: str) -> Iterator[_Spec]:
+    """11 to 20 small purchases on consecutive lines (seconds apart): past the tenth, refused."""
+    for k in range(11 + rng.randrange(10)):
+        yield user, "purchase", round(rng.uniform(5, 50), 2), "USD", (
+            "burst" if k >= 10 else "burst_lead")
+
+
+def _spend(rng: random.Random, user: str) -> Iterator[_Spec]:
+    """Purchases of 2,000 to 4,900 USD (each under the limit of one) until they add up to over
+    10,000 USD: that one and the next are refused."""
+    total, over = 0.0, 0
+    while over < 2:
+        amount = round(rng.uniform(2_000, 4_800), 2)
+        if abs(total + amount - 10_000) < 50:  # no total a rounding error away from the limit
+            amount += 100
+        total += amount
+        over += total > 10_000
+        yield user, "purchase", amount, "USD", "spend" if total > 10_000 else "spend_lead"
+
+
+def _amount(rng: random.Random, user: str) -> Iterator[_Spec]:
+    """One purchase worth 6,000 to 60,000 USD, in a major currency."""
+    currency = _CURRENCIES[rng.randrange(5)]
+    local = rng.uniform(6_000, 60_000) * _FX[currency]
+    amount = round(local) if currency == "JPY" else round(local, 2)
+    yield user, "purchase", amount, currency, "amount"
+
+
+def _blocked_user(rng: random.Random, user: str) -> Iterator[_Spec]:
+    """One to three events (views, clicks, purchases) of one of :data:`BANNED_USERS`."""
+    banned = BANNED_USERS[rng.randrange(len(BANNED_USERS))]
+    for _ in range(1 + rng.randrange(3)):
+        kind = ("view", "click", "purchase")[rng.randrange(3)]
+        amount = round(rng.uniform(5, 200), 2) if kind == "purchase" else 0
+        yield banned, kind, amount, "USD", "blocked_user"
+
+
+def _refund(rng: random.Random, user: str) -> Iterator[_Spec]:
+    """A refund of 10 to 500 USD by a user who bought nothing."""
+    yield user, "refund", round(rng.uniform(10, 500), 2), "USD", "refund"
+
+
+_ATTACKS = (_burst, _spend, _amount, _blocked_user, _refund)
+#: About how many lines one attack replaces, on average (to turn a share of lines into a
+#: chance of starting an attack).
+_MEAN_ATTACK_LINES = (15.5 + 4.3 + 1 + 2 + 1) / len(_ATTACKS)
+
+
+def _attack_line(event_id: str, ts: int, spec: _Spec) -> str:
+    user, kind, amount, currency, label = spec
+    page = "/checkout" if kind == "purchase" else "/orders" if kind == "refund" else "/"
+    return (f'{{"event_id":"{event_id}","user_id":"{user}","kind":"{kind}","ts":{ts},'
+            f'"amount":{amount!r},"currency":"{currency}","tags":[],"properties":'
+            f'{{"device":"desktop","page":"{page}","injected":"{label}"}}}}')
+
+
 # --- public API -----------------------------------------------------------------------------
 
 
@@ -318,6 +413,8 @@ class GeneratedLine(NamedTuple):
     """The JSONL line, without its trailing newline."""
     invalid_kind: str | None
     """``None`` for a valid event, else one of :data:`INVALID_KINDS`."""
+    attack: str | None = None
+    """For a line of an injected attack, one of :data:`ATTACK_LABELS`; else ``None``."""
 
 
 @dataclass
@@ -329,38 +426,49 @@ class GenerateStats:
     invalid: int = 0
     invalid_by_kind: dict[str, int] = field(default_factory=dict)
     """Count per invalid kind that occurred, in :data:`INVALID_KINDS` order."""
+    attacks: int = 0
+    """Lines of injected attacks (valid lines: counted in ``valid`` too)."""
+    attacks_by_label: dict[str, int] = field(default_factory=dict)
+    """Count per attack label that occurred, in :data:`ATTACK_LABELS` order."""
 
 
-def _check_arguments(n: int, invalid_rate: float, seed: int) -> None:
+def _check_arguments(n: int, invalid_rate: float, seed: int, attack_rate: float = 0.0) -> None:
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise ValueError(f"n must be an integer >= 0, got {n!r}")
-    if isinstance(invalid_rate, bool) or not isinstance(invalid_rate, (int, float)):
-        raise ValueError(f"invalid_rate must be a number in [0, 1], got {invalid_rate!r}")
-    if not 0.0 <= invalid_rate <= 1.0:  # also rejects NaN
-        raise ValueError(f"invalid_rate must be in [0, 1], got {invalid_rate!r}")
+    for name, rate in (("invalid_rate", invalid_rate), ("attack_rate", attack_rate)):
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)):
+            raise ValueError(f"{name} must be a number in [0, 1], got {rate!r}")
+        if not 0.0 <= rate <= 1.0:  # also rejects NaN
+            raise ValueError(f"{name} must be in [0, 1], got {rate!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed must be an integer, got {seed!r}")
 
 
 def generate_labeled(
-    n: int, *, invalid_rate: float = 0.05, seed: int = 0
+    n: int, *, invalid_rate: float = 0.05, seed: int = 0, attack_rate: float = 0.0
 ) -> Iterator[GeneratedLine]:
-    """Yield ``n`` lines, each with the kind of damage done to it (``None`` when valid).
+    """Yield ``n`` lines, each with the kind of damage done to it (``None`` when valid) and,
+    for a line of an injected attack, its label.
 
     Exactly ``n * invalid_rate`` lines (rounded half up) are invalid, at positions and of
     kinds drawn from the seeded rng; valid lines carry unique ``event_id`` values
-    ``evt-<seed>-<i:08x>`` and strictly increasing ``ts``. Arguments are checked at the call,
-    before the first line is made.
+    ``evt-<seed>-<i:08x>`` and strictly increasing ``ts``. About a share ``attack_rate`` of the
+    lines are replaced by the events of attacks (the same positions stay invalid, and the
+    other lines are the same as without attacks, but for their ``XTS``/``XXX`` events, which
+    are labeled ``blocked_currency``, and a refund no longer covered because an attack
+    replaced its user's purchase, which becomes a purchase). Arguments are checked at the
+    call, before the first line is made.
 
     Raises:
-        ValueError: ``n`` is negative, ``invalid_rate`` is outside ``[0, 1]``, or an
-            argument has the wrong type.
+        ValueError: ``n`` is negative, a rate is outside ``[0, 1]``, or an argument has the
+            wrong type.
     """
-    _check_arguments(n, invalid_rate, seed)
-    return _generate(n, invalid_rate, seed)
+    _check_arguments(n, invalid_rate, seed, attack_rate)
+    return _generate(n, invalid_rate, seed, attack_rate)
 
 
-def _generate(n: int, invalid_rate: float, seed: int) -> Iterator[GeneratedLine]:
+def _generate(n: int, invalid_rate: float, seed: int, attack_rate: float
+              ) -> Iterator[GeneratedLine]:
     rng = random.Random(seed)
     rand = rng.random
     n_users = max(100, n // 10)
@@ -373,17 +481,27 @@ def _generate(n: int, invalid_rate: float, seed: int) -> Iterator[GeneratedLine]
     corruptions, n_corruptions = _CORRUPTION_LIST, len(_CORRUPTION_LIST)
     invalid_left = int(n * invalid_rate + 0.5)
     ts = BASE_TS
+    fx, blocked = _FX, _BLOCKED_CURRENCIES
+    #: Per user, the value in USD of what they bought and did not get refunded.
+    bought: dict[int, float] = {}
+    attack_rng = random.Random(f"hookline-attacks-{seed}")  # the traffic's draws stay as they are
+    attack_start = attack_rate / _MEAN_ATTACK_LINES
+    attack: Iterator[_Spec] | None = None
+    attackers = 0
 
     for i in range(n):
         ts += 1 + int(rand() * (2 * _MEAN_GAP_MS - 1))
         rank = min(int(_USER_HEAD * user_ratio ** rand() - _USER_HEAD), n_users - 1)
+        user = (rank * scatter_a + scatter_b) % n_users
         kind = kinds[bisect(kind_cum, rand())]
         currency = currencies[bisect(currency_cum, rand())]
         amount = _price(rng, kind, currency) if kind in priced else 0
+        if (kind == "refund" and currency not in blocked
+                and amount / fx[currency] > bought.get(user, 0.0) - 0.01):
+            kind = "purchase"  # more than the user bought (a cent to spare): a purchase
         tag_set = tag_sets[bisect(tag_count_cum, rand())]
         tags = tag_set[int(rand() * len(tag_set))]
         properties = _properties(rng, kind, devices[rank % n_devices])
-        user = (rank * scatter_a + scatter_b) % n_users
         # The line is written directly (what json.dumps would give, several times faster);
         # only the few lines to break are parsed back into a dict to be damaged.
         line = (
@@ -397,20 +515,43 @@ def _generate(n: int, invalid_rate: float, seed: int) -> Iterator[GeneratedLine]
             invalid_left -= 1
             k = int(rand() * n_corruptions)
             yield GeneratedLine(corruptions[k](rng, json.loads(line)), INVALID_KINDS[k])
-        else:
-            yield GeneratedLine(line, None)
+            continue
+        if attack_rate:
+            if attack is None and attack_rng.random() < attack_start:
+                attackers += 1
+                attack = _ATTACKS[attack_rng.randrange(len(_ATTACKS))](
+                    attack_rng, f"attacker-{attackers:06d}")
+            spec = None if attack is None else next(attack, None)
+            if spec is not None:
+                yield GeneratedLine(_attack_line(f"evt-{seed}-{i:08x}", ts, spec), None, spec[4])
+                continue
+            attack = None
+        if currency in blocked:
+            if not attack_rate:
+                yield GeneratedLine(line, None)
+                continue
+            line = f'{line[:-2]},"injected":"blocked_currency"}}}}'
+            yield GeneratedLine(line, None, "blocked_currency")
+            continue
+        if kind == "purchase":
+            bought[user] = bought.get(user, 0.0) + amount / fx[currency]
+        elif kind == "refund":
+            bought[user] -= amount / fx[currency]
+        yield GeneratedLine(line, None)
 
 
-def generate_lines(n: int, *, invalid_rate: float = 0.05, seed: int = 0) -> Iterator[str]:
+def generate_lines(n: int, *, invalid_rate: float = 0.05, seed: int = 0,
+                   attack_rate: float = 0.0) -> Iterator[str]:
     """Yield ``n`` JSONL lines (without trailing newlines), a share ``invalid_rate`` invalid.
 
-    Deterministic for a given ``(n, invalid_rate, seed)``; streaming (constant memory).
-    See :func:`generate_labeled` for the same lines together with their invalid kind.
+    Deterministic for a given ``(n, invalid_rate, seed, attack_rate)``; streaming. See
+    :func:`generate_labeled` for the same lines together with their labels.
 
     >>> len(list(generate_lines(10, seed=1)))
     10
     """
-    return (line.text for line in generate_labeled(n, invalid_rate=invalid_rate, seed=seed))
+    return (line.text for line in generate_labeled(n, invalid_rate=invalid_rate, seed=seed,
+                                                   attack_rate=attack_rate))
 
 
 def write_jsonl(
@@ -419,13 +560,14 @@ def write_jsonl(
     *,
     invalid_rate: float = 0.05,
     seed: int = 0,
+    attack_rate: float = 0.0,
 ) -> GenerateStats:
     """Write ``n`` generated lines, each ending in ``"\\n"``, and count what was written.
 
     ``target`` is a path (created or overwritten, UTF-8) or an open text stream, which is
     written to and left open (``sys.stdout`` works).
     """
-    lines = generate_labeled(n, invalid_rate=invalid_rate, seed=seed)
+    lines = generate_labeled(n, invalid_rate=invalid_rate, seed=seed, attack_rate=attack_rate)
     if isinstance(target, (str, os.PathLike)):
         with open(target, "w", encoding="utf-8", newline="") as stream:
             return _write(lines, stream)
@@ -434,15 +576,57 @@ def write_jsonl(
 
 def _write(lines: Iterator[GeneratedLine], stream: TextIO) -> GenerateStats:
     counts = dict.fromkeys(INVALID_KINDS, 0)
+    labels = dict.fromkeys(ATTACK_LABELS, 0)
     total = 0
     write = stream.write
-    for text, invalid_kind in lines:
+    for text, invalid_kind, attack in lines:
         write(f"{text}\n")
         total += 1
         if invalid_kind is not None:
             counts[invalid_kind] += 1
+        elif attack is not None:
+            labels[attack] += 1
     by_kind = {kind: count for kind, count in counts.items() if count}
+    by_label = {label: count for label, count in labels.items() if count}
     invalid = sum(by_kind.values())
     return GenerateStats(
-        total=total, valid=total - invalid, invalid=invalid, invalid_by_kind=by_kind
+        total=total, valid=total - invalid, invalid=invalid, invalid_by_kind=by_kind,
+        attacks=sum(by_label.values()), attacks_by_label=by_label,
     )
+
+
+# --- the demo input, generated once per size and seed -------------------------------------
+
+
+def demo_input(n: int, *, seed: int = 0, invalid_rate: float = 0.05,
+               folder: str | os.PathLike[str] | None = None) -> tuple[str, GenerateStats | None]:
+    """The file of ``hookline run --demo``: ``n`` lines of :func:`write_jsonl`, in hookline's
+    cache folder (``HOOKLINE_CACHE_DIR``; ``folder`` in its place), generated the first time
+    and reused after, so that a second demo run reads the same file (and resumes past what is
+    committed) and nothing piles up in the temp folder. Returns the path, and what was written
+    (None when the file was there already).
+
+    The file is written under a temporary name beside its final one and renamed when
+    complete: an interrupted generation never leaves a partial file to be reused.
+    """
+    import tempfile
+
+    from ._discovery import cache_dir
+    from ._version import __version__
+
+    _check_arguments(n, invalid_rate, seed)
+    target = os.path.join(folder if folder is not None else cache_dir(), "demo",
+                          f"demo-{__version__}-n{n}-seed{seed}-invalid{invalid_rate:g}.jsonl")
+    if os.path.isfile(target):
+        return target, None
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    fd, partial = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".demo-",
+                                   suffix=".partial")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as stream:
+            stats = _write(generate_labeled(n, invalid_rate=invalid_rate, seed=seed), stream)
+        os.replace(partial, target)
+    except BaseException:
+        os.unlink(partial)
+        raise
+    return target, stats

@@ -9,6 +9,11 @@ itself never fails: ``hookline plugins`` and ``hookline check`` list every plugi
 refuses to start when a selected one failed (:meth:`PluginSet.refuse_broken`). A real Ctrl-C
 while plugins load stops the loading (:class:`~hookline.errors.Interrupted`).
 
+The plugins of a ``plugins_dir`` (``*.py`` files, each named after its file) are loaded the
+same way, beside the installed ones: the same selection, contract checks, order and records
+(with ``origin`` ``local`` and the file's path); a file and an installed plugin of one name
+are refused together, as two distributions of one name are.
+
 Order within a phase does not depend on install order: tryfirst/trylast, then the
 ``before=``/``after=`` constraints between plugin and stage names, then the name. hookline
 registers plugins with pluggy in the reverse of that order (pluggy calls the last registered
@@ -22,6 +27,7 @@ from __future__ import annotations
 import heapq
 import importlib
 import logging
+import re
 import signal
 import sys
 import threading
@@ -37,11 +43,13 @@ from typing import Any
 import pluggy
 
 from . import contracts, hookspecs
-from ._discovery import EntryPointInfo
+from ._discovery import EntryPointInfo, LocalPlugin, local_plugins
 from ._registry import Registry, Stage, StageInfo, StageMeta, current_registry, plugin_name
+from ._schema import Settings
+from ._suggest import did_you_mean
 from ._version import API_VERSION, __version__
 from .config import Config
-from .errors import BrokenPlugins, Interrupted, PluginError
+from .errors import BrokenPlugins, Interrupted, PluginError, short_repr
 from .flags import _imported_by, default_flags
 
 __all__ = ["PluginRecord", "PluginSet", "StageRecord", "load_entry_points", "load_objects"]
@@ -84,12 +92,26 @@ class PluginRecord:
     stages: list[StageRecord] = field(default_factory=list)
     #: Every way the plugin breaks the stage contract; it is refused when there is any.
     violations: list[contracts.Violation] = field(default_factory=list)
+    #: The file of a plugin of ``plugins_dir`` (its origin is then ``local``).
+    path: str | None = None
+    #: The fields the plugin adds, to events and to its settings (:meth:`PluginSet.describe`).
+    fields: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def origin(self) -> str:
+        """``installed`` (an entry point of a distribution), ``local`` (a file of
+        ``plugins_dir``), or ``object`` (handed to the pipeline in code)."""
+        if self.path is not None:
+            return "local"
+        return "installed" if self.distribution else "object"
 
     @property
     def label(self) -> str:
         """``fraud (hookline-fraud 1.0)``: how messages name a plugin."""
         if self.distribution:
             return f"{self.name} ({self.distribution} {self.version})"
+        if self.path is not None:
+            return f"{self.name} (local {self.path})"
         return f"{self.name} ({self.module})"
 
     def as_dict(self) -> dict[str, Any]:
@@ -103,6 +125,9 @@ class PluginRecord:
             "hooks": sorted(self.hooks),
             "stages": [stage.as_dict() for stage in self.stages],
             "violations": [violation.as_dict() for violation in self.violations],
+            "origin": self.origin,
+            "path": self.path,
+            "fields": self.fields,
         }
 
 
@@ -217,6 +242,72 @@ class PluginSet:
             ordered.extend(reversed(members) if trylast else members)
         return ordered
 
+    def describe(self) -> None:
+        """Fill each loaded plugin's :attr:`PluginRecord.fields`: the event fields its
+        ``hookline_event_fields`` returns, then its stages' settings, each with its type and
+        constraints (what ``hookline plugins`` lists). Calls the plugins' field hooks, as
+        building a pipeline does; one that raises is named in place of its fields."""
+        records = {record.name: record for record in self.loaded()}
+        for record in records.values():
+            record.fields.clear()
+        for impl in self.impls("hookline_event_fields"):
+            owner = records.get(impl.plugin_name.partition(".")[0])
+            if owner is None:
+                continue
+            try:
+                added = impl.function() or {}
+            except Exception as exc:
+                owner.fields.append({"name": "?", "in": "event", "type": "?",
+                                      "constraints": f"hookline_event_fields raised "
+                                                     f"{type(exc).__name__}: {exc}",
+                                      "default": None, "optional": False, "description": ""})
+                continue
+            owner.fields += [_field_row(name, value, "event") for name, value in _flat(added)]
+        for record in records.values():
+            settings: dict[tuple[Any, ...], dict[str, Any]] = {}  # one row per key of the table
+            for stage in record.stages:
+                adapter = self.manager.get_plugin(stage.qualname)
+                schema = getattr(getattr(adapter, "info", None), "cls", None)
+                schema = getattr(schema, "Settings", None)
+                for name, value in (schema.__fields__.items() if schema is not None else ()):
+                    row = _field_row(name, value, f"[settings.{record.name}] of {stage.qualname}")
+                    same = settings.setdefault(
+                        (name, row["type"], row["constraints"], row["default"]), row)
+                    if same is not row:
+                        same["in"] += f", {stage.qualname}"
+            record.fields += settings.values()
+
+
+def _flat(fields: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """A ``hookline_event_fields`` mapping, nested namespaces written ``a.b``."""
+    found: list[tuple[str, Any]] = []
+    for name, value in fields.items():
+        if isinstance(value, Mapping):
+            found += _flat(value, f"{prefix}{name}.")
+        else:
+            found.append((f"{prefix}{name}", value))
+    return found
+
+
+def _field_row(name: str, value: Any, where: str) -> dict[str, Any]:
+    """One field as ``hookline plugins`` lists it: name, type, constraints, default."""
+    from .fields import MISSING, Field
+
+    if not isinstance(value, Field):
+        return {"name": name, "in": where, "type": type(value).__name__, "constraints": "",
+                "default": None, "optional": False, "description": ""}
+    constraints = ", ".join(f"{key}={option!r}" for key, option in value._repr_options()
+                            if option is not None)
+    default = value.default
+    if callable(default):  # a factory: what it makes (as each event or settings gets it)
+        try:
+            default = default()
+        except Exception:
+            default = f"{getattr(default, '__name__', '?')}()"
+    shown = None if default is MISSING else short_repr(default)
+    return {"name": name, "in": where, "type": type(value).__name__, "constraints": constraints,
+            "default": shown, "optional": value.optional, "description": value.description}
+
 
 def new_manager() -> pluggy.PluginManager:
     manager = _Manager(hookspecs.PROJECT)
@@ -262,11 +353,13 @@ def _check_api(record: PluginRecord, obj: Any) -> None:
 
 
 def _stage_settings(
-    record: PluginRecord, stages: Sequence[StageInfo], table: Mapping[str, Any]
+    record: PluginRecord, stages: Sequence[StageInfo], table: Mapping[str, Any],
+    own: type[Settings] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Split the plugin's settings table among its stages by the fields each declares."""
+    """Split the plugin's settings table among its stages by the fields each declares (the
+    fields of ``own``, the plugin's :func:`own settings <_own_settings>`, stay with it)."""
     per_stage: dict[str, dict[str, Any]] = {}
-    claimed: set[str] = set()
+    claimed: set[str] = set(own.__fields__) if own is not None else set()
     for info in stages:
         schema = info.cls.Settings
         names = set(schema.__fields__) if schema is not None else set()
@@ -274,17 +367,36 @@ def _stage_settings(
         claimed |= names
     unknown = sorted(set(table) - claimed)
     if unknown:
+        hints = "".join(did_you_mean(key, claimed) for key in unknown)
         raise PluginError(
-            f"[settings.{record.name}] has unknown key(s) {', '.join(unknown)}; the stages of "
-            f"{record.label} declare: {', '.join(sorted(claimed)) or 'no settings'}"
+            f"[settings.{record.name}] has unknown key(s) {', '.join(unknown)}{hints}; the "
+            f"stages of {record.label} declare: {', '.join(sorted(claimed)) or 'no settings'}"
         )
     return per_stage
+
+
+def _own_settings(obj: Any) -> type[Settings] | None:
+    """The ``Settings`` class (a ``hookline.Settings``) that a plugin made of hook functions
+    declares beside them, or None. Its fields are checked here, when the plugin loads, like a
+    stage's: a typo or a bad value stops the run before it starts; the plugin reads the
+    values from ``plugin_settings`` in ``hookline_configure``."""
+    own = None if isinstance(obj, StageMeta) else getattr(obj, "Settings", None)
+    if isinstance(own, type) and issubclass(own, Settings) and own is not Settings:
+        return own
+    return None
 
 
 def _units(record: PluginRecord, obj: Any, config: Config, registry: Registry) -> list[_Unit]:
     """Instantiate a plugin's stages with its settings; the object itself is a unit too."""
     stages = registry.stages_of(obj)
-    settings = _stage_settings(record, stages, config.settings_for(record.name))
+    table, own = config.settings_for(record.name), _own_settings(obj)
+    settings = _stage_settings(record, stages, table, own)
+    if own is not None:
+        try:
+            own.from_dict({key: value for key, value in table.items() if key in own.__fields__})
+        except Exception as exc:  # (the message may quote a setting: secrets are masked)
+            raise PluginError(f"[settings.{record.name}] of {record.label}: "
+                              f"{config.masked(str(exc))}") from None
     units = []
     if not isinstance(obj, StageMeta):  # (not issubclass: ABCMeta scans every stage class)
         units.append(_Unit(record.name, obj, record))
@@ -292,8 +404,9 @@ def _units(record: PluginRecord, obj: Any, config: Config, registry: Registry) -
         qualname = f"{record.name}.{info.name}"
         try:
             instance = info.cls(settings[info.name])
-        except Exception as exc:
-            raise PluginError(f"stage {qualname} ({info.where}) cannot start: {exc}") from exc
+        except Exception as exc:  # (the message may quote a setting: secrets are masked)
+            raise PluginError(f"stage {qualname} ({info.where}) cannot start: "
+                              f"{config.masked(str(exc))}") from None
         adapter = _StageAdapter(info, instance, qualname)
         if config.behaviors:
             from .behaviors import matching, parse_table
@@ -522,22 +635,46 @@ def _real_interrupts() -> Iterator[None]:
             signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def _load_one(record: PluginRecord, value: str, config: Config, registry: Registry) -> list[_Unit]:
+def _load_one(record: PluginRecord, value: str, config: Config, registry: Registry, *,
+              path: str | None = None) -> list[_Unit]:
+    """Import the plugin ``value`` (``module[:attr]``; with ``path``, the module ``value`` is
+    that file) and make its units; a failure of any kind is recorded as the plugin's."""
     before = len(sys.modules)  # sys.modules keeps insertion order: what follows is new
+    module = value.partition(":")[0].strip()
     try:
         with registry.activate(), _imported_by(record.label):
-            obj = _import(value)
+            obj = _import(value) if path is None else _import_file(module, path)
         _check_api(record, obj)
         return _units(record, obj, config, registry)
     except Interrupted:  # a real Ctrl-C, not the plugin's doing
         raise
     except BaseException as exc:  # KeyboardInterrupt and SystemExit too: the plugin's failure
         record.status, record.error = FAILED, _error_text(exc)
-        registry.forget(value.partition(":")[0].strip())
+        registry.forget(module)
         for name in list(islice(sys.modules, before, None)):  # nothing half-imported stays
-            if name.partition(".")[0] == value.partition(":")[0].strip().partition(".")[0]:
+            if name.partition(".")[0] == module.partition(".")[0]:
                 sys.modules.pop(name, None)
         return []
+
+
+def _import_file(module: str, path: str) -> ModuleType:
+    """Import the file ``path`` as the module ``module`` (a plugin of ``plugins_dir``)."""
+    import importlib.util
+
+    existing = sys.modules.get(module)
+    if existing is not None and getattr(existing, "__file__", None) == path:
+        return existing  # loaded before in this process, as an installed plugin's import is
+    spec = importlib.util.spec_from_file_location(module, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path} as a module")
+    loaded = importlib.util.module_from_spec(spec)
+    sys.modules[module] = loaded
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
+#: What a plugin of ``plugins_dir`` may be named: its file name is its plugin name.
+_LOCAL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 
 
 def load_entry_points(
@@ -546,22 +683,26 @@ def load_entry_points(
     *,
     registry: Registry | None = None,
 ) -> PluginSet:
-    """Load the selected entry points (never importing the others) into one PluginSet.
+    """Load the selected entry points (never importing the others), and the plugins of
+    ``config.plugins_dir``, into one PluginSet.
 
-    A name that several distributions declare loads none of them: each is recorded as failed,
-    naming the others.
+    A name that several distributions (or a distribution and a local file) declare loads
+    none of them: each is recorded as failed, naming the others.
     """
     registry = registry or current_registry()
     records: list[PluginRecord] = []
     units: list[_Unit] = []
+    candidates: list[EntryPointInfo | LocalPlugin] = list(entry_points)
+    if config.plugins_dir is not None:
+        candidates += local_plugins(config.plugins_dir)
     clock = _ImportClock()
     try:
         with _real_interrupts():
-            for name, group in groupby(sorted(entry_points, key=lambda ep: ep.name),
+            for name, group in groupby(sorted(candidates, key=lambda ep: ep.name),
                                        key=lambda ep: ep.name):
                 declared = list(group)
                 for ep in declared:
-                    record = PluginRecord(ep.name, ep.distribution, ep.version, ep.value)
+                    record = _record(ep)
                     records.append(record)
                     if ep.name in config.disable_plugins:
                         record.status = BLOCKED
@@ -569,25 +710,45 @@ def load_entry_points(
                         record.status = NOT_SELECTED
                     elif len(declared) > 1:
                         record.status, record.error = FAILED, _conflict(name, declared)
+                    elif isinstance(ep, LocalPlugin) and not _LOCAL_NAME.match(ep.name):
+                        record.status, record.error = FAILED, _bad_file_name(ep)
                     else:
                         with clock.timing(record.label):
-                            units.extend(_load_one(record, ep.value, config, registry))
+                            units.extend(_load_one(
+                                record, record.module, config, registry,
+                                path=ep.path if isinstance(ep, LocalPlugin) else None))
     finally:
         clock.close()
     if config.plugins is not None:
-        missing = sorted(set(config.plugins) - {r.name for r in records})
-        for name in missing:
-            records.append(PluginRecord(name, None, None, "?", FAILED,
-                                        "selected but not installed (no such entry point)"))
+        known = {r.name for r in records}
+        for name in sorted(set(config.plugins) - known):
+            records.append(PluginRecord(
+                name, None, None, "?", FAILED, "selected but not installed (no such entry "
+                f"point){did_you_mean(name, known)}"))
     # before=/after= may name any installed plugin, selected or not
     _verify(units, registry, known_plugins={record.name for record in records})
     return _register(units, records)
 
 
-def _conflict(name: str, declared: Sequence[EntryPointInfo]) -> str:
-    both = " and ".join(f"{ep.distribution} {ep.version} ({ep.value})" for ep in declared)
+def _record(found: EntryPointInfo | LocalPlugin) -> PluginRecord:
+    if isinstance(found, LocalPlugin):
+        return PluginRecord(found.name, None, None, found.module, path=found.path)
+    return PluginRecord(found.name, found.distribution, found.version, found.value)
+
+
+def _bad_file_name(plugin: LocalPlugin) -> str:
+    fitting = re.sub(r"[^A-Za-z0-9_]+", "_", plugin.name).strip("_")
+    hint = f": rename it {fitting}.py" if _LOCAL_NAME.match(fitting) else ""
+    return (f"{plugin.path}: the file name {plugin.name!r} cannot name a plugin (letters, "
+            f"digits and _, starting with a letter){hint}")
+
+
+def _conflict(name: str, declared: Sequence[EntryPointInfo | LocalPlugin]) -> str:
+    both = " and ".join(f"the local file {ep.path}" if isinstance(ep, LocalPlugin)
+                        else f"{ep.distribution} {ep.version} ({ep.value})" for ep in declared)
     return (f"the plugin name {name!r} is declared by {len(declared)} distributions: {both}; "
-            f"none of them is loaded: uninstall all but one, or rename an entry point")
+            f"none of them is loaded: uninstall all but one, or rename an entry point"
+            + (" or the file" if any(isinstance(ep, LocalPlugin) for ep in declared) else ""))
 
 
 def load_objects(

@@ -31,6 +31,7 @@ from ._loader import PluginSet, load_entry_points, load_objects
 from ._registry import Registry
 from ._schema import DefaultEvent, Event, boundary, compiled, compose
 from ._stats import Stats
+from ._trace import Tracer
 from ._watchdog import Watchdog
 from .config import Config, hookline_environment, load_config
 from .errors import (
@@ -107,18 +108,27 @@ class Pipeline:
         self.watchdog = Watchdog(self.stage_timeout)
         #: At most this many events of a batch in flight at once in async stages.
         self.async_concurrency = max(1, self.config.async_concurrency)
+        #: With ``trace_hooks``, what logs each implementation call (None: plain plans).
+        self.tracer: Tracer | None = None
+        if self.config.trace_hooks:
+            self.tracer = Tracer(self.config.trace_sample)
+            self.tracer.monitor(self.plugins.manager)
         self.rebuild()
         self.hook.hookline_configure(config=MappingProxyType(self.config.as_dict()))
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
     def from_entry_points(cls, config: Config | None = None, *,
-                          registry: Registry | None = None) -> Pipeline:
-        """Load the installed ``hookline.plugins`` entry points that ``config`` selects."""
+                          registry: Registry | None = None,
+                          plugins: PluginSet | None = None) -> Pipeline:
+        """Load the installed ``hookline.plugins`` entry points that ``config`` selects (and
+        the plugins of its ``plugins_dir``); ``plugins``: those already loaded so, as the
+        command line's pre-flight loads them."""
         config = config if config is not None else load_config()
         if config.environment is None:  # HOOKLINE_* as they are before any plugin's import
             config = config.with_(environment=hookline_environment())
-        plugins = load_entry_points(installed(), config, registry=registry)
+        if plugins is None:
+            plugins = load_entry_points(installed(), config, registry=registry)
         plugins.refuse_broken(config)  # fails closed unless broken plugins are allowed
         pipeline = cls(plugins, config)
         pipeline.built_from = "entry_points"
@@ -253,8 +263,12 @@ class Pipeline:
             if adapter_info is not None and adapter_info.flag:
                 gate = self.flags.gate(adapter_info.flag)
             is_async = inspect.iscoroutinefunction(impl.function)
+            function = impl.function
+            if self.tracer is not None and verify is None:
+                function = self.tracer.wrap(function, impl.plugin_name,
+                                           hookspecs.phase_hook(phase))
             steps.append(_codegen.PlanStep(
-                impl.plugin_name, impl.function, is_async=is_async, gate=gate,
+                impl.plugin_name, function, is_async=is_async, gate=gate,
                 skip_errors=self.policy(impl.plugin_name) == SKIP_PLUGIN,
                 may_await=not is_async and _hides_async(impl.function),
             ))

@@ -1,36 +1,37 @@
-"""``run()``: stream JSONL inputs through a pipeline into SQLite, batch by batch.
+"""``run()``: stream inputs through a pipeline into a sink (SQLite by default), batch by batch.
 
-Every non-blank input line ends exactly once as accepted, dropped or dead-lettered; the
-report counts all three. Each batch is committed together with its source checkpoint, so a
-run stopped at any moment (kill -9 included) resumes after its last commit on the next run,
-and a stop request (SIGINT/SIGTERM through ``stop``) finishes the current batch first.
+Every non-blank input line ends exactly once as accepted, dropped, dead-lettered or set aside
+as a duplicate (its ``event_id`` is stored already); the report counts all four. Each batch
+is committed together with its source checkpoint, so a run stopped at any moment (kill -9
+included) resumes after its last commit on the next run, and a stop request (SIGINT/SIGTERM
+through ``stop``) finishes the current batch first.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import sqlite3
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
-from ._batch import BatchResult, dedupe
+from ._batch import DEDUPE, BatchResult, aggregate, dedupe, set_aside_duplicates
 from ._executors import make_executor
 from ._pipeline import Pipeline, read_only
-from ._report import Report, Run
+from ._progress import make_progress
+from ._report import EXIT_DEAD_LETTERS, EXIT_INTERRUPTED, Report, Rollouts, Run, ended_by
 from ._sinks.jsonl import JSONLSink
-from ._sinks.sqlite import DeadLetter, SQLiteSink
 from ._sources import Source, expand_inputs
 from .config import Config, load_config
-from .errors import DatabaseError
+from .errors import EventTampered, UsageError
 from .hookspecs import PHASES, phase_hook
+from .sinks import Checkpoint, DeadLetter, Sink, SinkBatch, mask_url, sink_class
 
-__all__ = ["database_errors", "run"]
+__all__ = ["run"]
 
 #: Structured records of each run: ``extra`` carries the fields (run_id, counts, stage…).
 log = logging.getLogger("hookline.runner")
@@ -106,45 +107,6 @@ def _positions(pipeline: Pipeline) -> dict[str, float]:
     return positions
 
 
-#: What to do about the database file, by what SQLite said about it.
-_ADVICE = (
-    (("readonly", "read-only"), "make the file writable (and its folder, where SQLite keeps "
-     "its -wal and -shm files), or give --db a path you can write to"),
-    (("not a database", "malformed", "disk image", "file is encrypted"),
-     "the file is not a SQLite database or is damaged: move it aside (keep it to inspect) and "
-     "run again to start a new database, or give another --db"),
-    (("unable to open", "cannot open"), "check that its folder exists and that you may write "
-     "there, or give another --db"),
-    (("full",), "free some disk space, then run again: the run resumes after its last commit"),
-    (("locked", "busy"), "another process holds the database: wait for it, or use another --db"),
-)
-
-
-@contextmanager
-def database_errors(path: str) -> Iterator[None]:
-    """sqlite3's errors about the database file become a DatabaseError naming the file and
-    the fix (a raw traceback names neither)."""
-    try:
-        yield
-    except sqlite3.Error as exc:
-        problem = str(exc) or type(exc).__name__
-        advice = next((text for words, text in _ADVICE
-                       if any(word in problem.lower() for word in words)),
-                      "check the file, or give another --db")
-        raise DatabaseError(path, problem, advice) from exc
-
-
-def _writable(connection: sqlite3.Connection) -> None:
-    """Try a write and undo it: a database the run cannot write to (a read-only file, say)
-    stops the run now, before any input is read, not at the first commit."""
-    version = int(connection.execute("PRAGMA user_version").fetchone()[0])
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        connection.execute(f"PRAGMA user_version = {version}")
-    finally:
-        connection.execute("ROLLBACK")
-
-
 def _waiting(message: str) -> None:
     """Say that this run waits for another one writing into the same database (a warning:
     on stderr when logging is not configured)."""
@@ -152,41 +114,25 @@ def _waiting(message: str) -> None:
 
 
 def _category(letter: DeadLetter) -> str:
-    """A short key for grouping dead letters in the report."""
+    """A short key for grouping dead letters in the report: never per event (a report
+    also caps the number of keys: :meth:`Report.add_reason`)."""
     if letter.stage == "schema":
         bad = letter.reason.partition("bad field")[2].partition(": ")[2]
         return "invalid: " + ", ".join(part.partition(":")[0] for part in bad.split("; "))
     if letter.stage == "parse":
         return letter.reason.partition(":")[0]
-    return letter.reason[:80]
+    if letter.stage == DEDUPE:  # the same key for every duplicate: never one per event id
+        return "duplicate event_id"
+    reason = letter.reason
+    if letter.event_id and letter.event_id in reason:  # "… for e00042": one key for all
+        reason = reason.replace(letter.event_id, "<event_id>")
+    return reason[:80]
 
 
 def _timed_metrics() -> dict[str, Any]:
     """What ``timed()`` behaviours measured, when the behaviours module is in use."""
     behaviors = sys.modules.get("hookline.behaviors")
     return behaviors.DEFAULT_METRICS.snapshot() if behaviors is not None else {}
-
-
-class _Progress:
-    """A one-line progress display on a terminal; silent otherwise."""
-
-    def __init__(self, enabled: bool | None) -> None:
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
-        self.last = 0.0
-
-    def update(self, report: Report, source: Source, offset: int) -> None:
-        now = time.monotonic()
-        if not self.enabled or now - self.last < 0.2:
-            return
-        self.last = now
-        size = source.size
-        share = f" {100 * offset / size:5.1f}% of {source.name}" if size else ""
-        sys.stderr.write(f"\r  {report.read:>12,} events{share}   ")
-        sys.stderr.flush()
-
-    def done(self) -> None:
-        if self.enabled and self.last:
-            sys.stderr.write("\r" + " " * 70 + "\r")
 
 
 def run(
@@ -200,11 +146,24 @@ def run(
     jsonl: str | None = None,
     executor: str = "inline",
     workers: int | None = None,
+    scheduler: str | None = None,
+    duplicates: str = "count",
+    reprocess: bool = False,
+    progress_every: float = 10.0,
 ) -> Report:
-    """Run ``inputs`` (paths, globs, ``.gz`` files, ``-``) into the SQLite database ``db``.
+    """Run ``inputs`` (paths, globs, ``.gz`` files, ``-``) into the sink at the URL ``db``
+    (a path or ``sqlite:///path``: SQLite; ``postgresql://…``; a plugin's scheme).
 
     ``jsonl``: also append the accepted events to this JSON-lines file (exactly once).
-    ``executor``: ``inline`` (default) or ``process`` with ``workers`` processes.
+    ``duplicates``: ``count`` (default) counts the lines whose ``event_id`` is stored
+    already; ``dead-letter`` also stores them in ``dead_letters``. ``reprocess``: read the
+    inputs again from their start, their earlier events, dead letters, aggregates and state
+    deleted first (refused, :class:`UsageError`, when the database holds anything else).
+    ``progress``: None a bar on a terminal, True also a log line every ``progress_every``
+    seconds elsewhere, False nothing.
+    ``executor``: ``inline`` (default), ``process`` with ``workers`` processes, or ``dask`` on
+    the Dask scheduler at ``scheduler`` (or ``DASK_SCHEDULER_ADDRESS``; neither: a local
+    cluster of ``workers`` processes).
     Raises :class:`RunAborted` when a stage with the ``fail-run`` policy raises (everything
     before that batch is committed).
     """
@@ -212,16 +171,23 @@ def run(
     pipeline = pipeline if pipeline is not None else Pipeline.from_entry_points(config)
     if config.environment is None:  # workers take HOOKLINE_* as read before plugins loaded
         config = config.with_(environment=pipeline.config.environment)
-    sources = expand_inputs(inputs)
+    sources = expand_inputs(inputs, pipeline)  # built in, or the plugins' hookline_sources
     run_id = uuid.uuid4().hex[:12]
-    report = Report(run_id=run_id, plugins=[r.as_dict() for r in pipeline.plugins.records])
-    info = Run(run_id, [s.name for s in sources], db, config.as_dict())
-    with database_errors(db):
-        sink = SQLiteSink(db, pipeline.event_class, run_id=run_id)
+    if duplicates not in DUPLICATES:
+        raise UsageError(f"duplicates={duplicates!r}: use one of {', '.join(DUPLICATES)}")
+    report = Report(run_id=run_id, plugins=[r.as_dict() for r in pipeline.plugins.records],
+                    duplicates_stored=duplicates == "dead-letter", started_at=time.time())
+    shown = mask_url(db)  # what reports and logs say: never a password
+    info = Run(run_id, [s.name for s in sources], shown, config.as_dict())
+    sink_type = sink_class(db, pipeline)
+    with sink_type.errors(db):
+        sink = sink_type(db, pipeline.event_class, run_id=run_id)
     try:
-        with database_errors(db):
-            sink.lock_writer(on_wait=_waiting)  # one writing run at a time: no lost update
-            _writable(sink.connection)
+        with sink_type.errors(db):
+            sink.lock_writer(on_wait=_waiting)  # no lost update between concurrent runs
+            sink.check_writable()
+            if reprocess:  # before --jsonl's file is opened: it is then cut back to empty
+                report.reprocessed = _reset_for(sink, sources, pipeline, jsonl)
             second = None if jsonl is None else JSONLSink(
                 jsonl, committed=sink.checkpoint(JSONLSink.key_of(jsonl))[0])
             state = sink.load_state(pipeline.stages())
@@ -229,64 +195,93 @@ def run(
         sink.close()
         raise
     runner = make_executor(executor, pipeline, config, db, workers=workers, state=state,
-                           stored=sink.seen_ids)
+                           stored=sink.seen_ids, scheduler=scheduler)
     breaker = Breaker(config.quarantine_after, pipeline)
+    order = _order(pipeline)  # where each stage is, and the flags gating stages
+    rollouts = Rollouts(_rollouts(pipeline), sink.rows.names)
 
-    bar = _Progress(progress)
+    bar = make_progress(progress, sources, progress_every)
     pipeline.flags.evaluations.clear()  # the report counts this run's decisions
     active_flags = pipeline.flags.active()  # hookline.flags.is_enabled reads this run's values
     active_flags.__enter__()
     started = time.perf_counter()
-    log.info("run %s started: %d input(s) into %s", run_id, len(sources), db,
-             extra={"run_id": run_id, "inputs": info.inputs, "db": db, "executor": executor})
+    log.info("run %s started: %d input(s) into %s", run_id, len(sources), shown,
+             extra={"run_id": run_id, "inputs": info.inputs, "db": shown, "executor": executor})
     pipeline.hook.hookline_run_start(run=info)
     try:
         for source in sources:
-            with database_errors(db):
-                offset, line = sink.checkpoint(source.key) if source.resumable else (0, 0)
+            offset = line = 0
+            if source.resumable:
+                with sink_type.errors(db):
+                    sink.lock_input(source.key, on_wait=_waiting)
+                    offset, line = sink.checkpoint(source.key)
+            read_before = report.read
+            summary = {"name": source.name, "from_line": line, "to_line": line, "read": 0}
+            report.inputs.append(summary)
+            bar.source(source, offset)
             for end_offset, end_line, result in runner.results(source, offset, line):
-                with database_errors(db):
+                _count_calls(pipeline, order, result)
+                with sink_type.errors(db):
                     dedupe(sink, result, pipeline)
-                    checkpoint = (source.key, end_offset, end_line)
+                    duplicated = set_aside_duplicates(result) if duplicates == "count" else 0
                     outputs = [] if second is None else [
                         (second.key, second.write(map(sink.rows.json_line, result.rows)))]
-                    sink.commit(result.rows, result.dead,
-                                checkpoint if source.resumable else None, result.state,
-                                outputs=outputs, aggregations=result.aggregations)
+                    sink.commit(SinkBatch(
+                        result.rows, result.dead,
+                        Checkpoint(source.key, end_offset, end_line) if source.resumable
+                        else None, result.state, outputs=outputs,
+                        aggregations=result.aggregations))
                 _count(report, result, pipeline)
+                report.duplicates += duplicated
+                report.read += duplicated
+                rollouts.add(result.rows)
+                summary["to_line"], summary["read"] = end_line, report.read - read_before
                 for stage in breaker.trips(result):
                     runner.quarantine(stage)
                     report.quarantined.append(stage)
                     log.warning("run %s: stage %s quarantined after %d failures in a row",
                                 run_id, stage, config.quarantine_after,
                                 extra={"run_id": run_id, "stage": stage})
-                bar.update(report, source, end_offset)
+                pipeline.hook.hookline_batch_committed(run=info, report=report, pipeline=pipeline)
+                report.executor = {"name": executor, **runner.describe()}
+                bar.update(report, end_offset)
                 if stop is not None and stop.is_set():
                     report.interrupted = True
                     break
             if report.interrupted:
                 break
+        for item in report.inputs:
+            if not item["read"] and item["from_line"]:
+                log.debug("run %s: nothing new in %s: committed up to line %d", run_id,
+                          item["name"], item["to_line"], extra={"run_id": run_id})
         report.duration_s = time.perf_counter() - started
-        report.stage_stats = pipeline.stats.as_dict()
+        report.executor = {"name": executor, **runner.describe()}
+        pipeline.stats.resolve_gates(pipeline.flags.evaluations)
+        report.stage_stats = pipeline.stats.as_dict(order)
         timed = _timed_metrics()
         if timed:
             report.sections["timed"] = timed
-        flags = {row["name"]: f"{row['on']:,} of {row['evaluations']:,} evaluations on "
-                 f"(value {row['value']} from {row['source']})"
-                 for row in pipeline.flags.describe() if row["evaluations"]}
-        if flags:
-            report.sections["flags"] = flags
+        report.flags = _flags(pipeline, rollouts)
+        report.status, report.exit_status = _ending(report, config)
         pipeline.hook.hookline_run_end(run=info, report=report)
-        with database_errors(db):
+        with sink_type.errors(db):
             sink.record_run(info.started_at, report.as_dict())
-        log.info("run %s finished: %d read, %d accepted, %d dropped, %d dead-lettered",
-                 run_id, report.read, report.accepted, report.dropped, report.dead_lettered,
+        log.info("run %s finished: %d read, %d accepted, %d dropped, %d dead-lettered, "
+                 "%d duplicates", run_id, report.read, report.accepted, report.dropped,
+                 report.dead_lettered, report.duplicates,
                  extra={"run_id": run_id, "read": report.read, "accepted": report.accepted,
                         "dropped": report.dropped, "dead_lettered": report.dead_lettered,
-                        "interrupted": report.interrupted, "duration_s": report.duration_s})
+                        "duplicates": report.duplicates, "interrupted": report.interrupted,
+                        "duration_s": report.duration_s})
+    except BaseException as error:  # stored too, so that `hookline runs` tells how it ended
+        report.status, report.exit_status = ended_by(error)
+        report.duration_s = time.perf_counter() - started
+        report.stage_stats = pipeline.stats.as_dict(order)
+        _record_failed(sink, info, report)
+        raise
     finally:
         active_flags.__exit__(None, None, None)
-        bar.done()
+        bar.close()
         runner.close()
         sink.close()
         if second is not None:
@@ -295,10 +290,10 @@ def run(
 
 
 def _count(report: Report, result: BatchResult, pipeline: Pipeline) -> None:
-    """Add a committed batch to the report and the stage statistics; tell the observers."""
+    """Add a committed batch to the report and the stage statistics; tell the observers.
+    Duplicates among the dead letters (``--duplicates dead-letter``) count as duplicates."""
     report.accepted += len(result.rows)
     report.dropped += result.dropped
-    report.dead_lettered += len(result.dead)
     report.read += len(result.rows) + result.dropped + len(result.dead)
     stats = pipeline.stats
     for stage, count in result.rejected_by.items():
@@ -309,9 +304,13 @@ def _count(report: Report, result: BatchResult, pipeline: Pipeline) -> None:
         stats.stage(stage).errors += 1
     failed = iter(result.failures)
     for letter in result.dead:
-        report.reasons[_category(letter)] += 1
+        if letter.stage == DEDUPE:
+            report.duplicates += 1
+        else:
+            report.dead_lettered += 1
+        report.add_reason(_category(letter))
         report.stages[letter.stage or "?"] += 1
-        if letter.stage in ("parse", "schema", "dedupe"):
+        if letter.stage in _BEFORE_STAGES:
             continue
         view = read_only({"payload": letter.payload, "line": letter.line})
         if letter.error is not None:  # a StageFailed, in the same order as result.failures
@@ -319,3 +318,105 @@ def _count(report: Report, result: BatchResult, pipeline: Pipeline) -> None:
             pipeline.hook.hookline_stage_error(stage=stage, event=view, error=error)
         pipeline.hook.hookline_event_rejected(event=view, reason=letter.reason,
                                               stage=letter.stage)
+
+
+#: What ``--duplicates`` takes: count them only (the default), or store them as dead letters.
+DUPLICATES = ("count", "dead-letter")
+
+
+def _order(pipeline: Pipeline) -> list[str]:
+    """Every stage and phase wrapper in the order events pass them (the report's order, and
+    how :meth:`~hookline._stats.Stats.count` counts calls); each flag-gated stage's flag is
+    noted in the statistics (its calls are that flag's decisions)."""
+    positions = _positions(pipeline)
+    for phase in PHASES:
+        for impl in pipeline.plugins.impls(phase_hook(phase)):
+            flag = getattr(getattr(impl.plugin, "info", None), "flag", None)
+            if flag:
+                pipeline.stats.stage(impl.plugin_name).flag = flag
+    return sorted(positions, key=positions.__getitem__)
+
+
+def _count_calls(pipeline: Pipeline, order: list[str], result: BatchResult) -> None:
+    """Count the stage calls of a processed batch, before the last duplicate check: the
+    events that passed every stage (accepted; a tampered one, blamed after all ran) and
+    where the others ended. The re-run that finds a tamperer is not counted."""
+    ended: Counter[str] = Counter(result.rejected_by)
+    ended.update(result.dropped_by)
+    passed = len(result.accepted_lines)
+    for stage, error, _ in result.failures:
+        if isinstance(error, EventTampered) or getattr(error, "kind", "") == "EventTampered":
+            passed += 1
+        else:
+            ended[stage] += 1
+    pipeline.stats.count(order, passed, ended)
+
+
+def _rollouts(pipeline: Pipeline) -> list[tuple[str, float, str]]:
+    """``(flag, share, key field)`` of each flag rolled out to a share of its keys."""
+    return [(row["name"], row["value"], row["key"]) for row in pipeline.flags.describe()
+            if isinstance(row["value"], float)]
+
+
+def _flags(pipeline: Pipeline, rollouts: Rollouts) -> list[dict[str, Any]]:
+    """The report's flag lines: each flag the run evaluated, its value and decisions, and for
+    a rollout the share of users (of the accepted events) it was on for."""
+    shares = rollouts.shares()
+    found = []
+    for row in pipeline.flags.describe():
+        if not row["evaluations"]:
+            continue
+        flag = {key: row[key] for key in ("name", "value", "source", "key", "evaluations",
+                                          "on")}
+        if row["name"] in shares:
+            flag["users_on"], flag["users"] = shares[row["name"]]
+        found.append(flag)
+    return found
+
+
+def _ending(report: Report, config: Config) -> tuple[str, int]:
+    """How a run that went to its end ended, and its exit status."""
+    if report.interrupted:
+        return "interrupted", EXIT_INTERRUPTED
+    limit = config.max_dead_letter_ratio
+    if limit is not None and report.dead_letter_ratio > limit:
+        return (f"over the dead-letter limit ({report.dead_letter_ratio:.2%} > {limit:.2%})",
+                EXIT_DEAD_LETTERS)
+    return "completed", 0
+
+
+def _record_failed(sink: Sink, info: Run, report: Report) -> None:
+    """Store the report of a run that an error ended, if the database still can."""
+    try:
+        sink.record_run(info.started_at, report.as_dict())
+    except Exception as exc:  # the database may be the error: the error says what matters
+        log.debug("run %s: its report could not be stored: %s", info.run_id, exc)
+
+
+def _reset_for(sink: Sink, sources: list[Source], pipeline: Pipeline, jsonl: str | None
+               ) -> list[str]:
+    """``--reprocess``: delete what the runs wrote, so that ``sources`` are read again from
+    their start and replace their earlier events; the names of those the database held.
+
+    Exact only when the database holds nothing else: the aggregates and the stages' state
+    mix every input's events and cannot be taken apart. So this refuses (UsageError) when a
+    checkpoint or a stored run names another input (or another ``--jsonl`` output).
+    """
+    mine = {source.key for source in sources if source.resumable}
+    if jsonl is not None:
+        mine.add(JSONLSink.key_of(jsonl))
+    held = sink.checkpoint_keys()
+    others = {key.partition("|")[0] for key in held if key not in mine}
+    names = {source.name for source in sources}
+    for stored in sink.runs():
+        others.update(item["name"] for item in (stored.report or {}).get("inputs", ())
+                      if item["name"] not in names and (item["read"] or item["to_line"]))
+    if others:
+        listed = ", ".join(sorted(others)[:5]) + (", …" if len(others) > 5 else "")
+        raise UsageError(
+            f"--reprocess: {mask_url(sink.url)} also holds what other inputs or outputs "
+            f"put there ({listed}); their aggregates and stage state are mixed with these "
+            "inputs', so their events cannot be replaced exactly. Reprocess all of them "
+            "together, or run into a new --db")
+    sink.reset([partial.table for partial in aggregate(pipeline, ())])
+    return [source.name for source in sources if source.key in held]

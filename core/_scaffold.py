@@ -1,14 +1,22 @@
 """``hookline new-plugin NAME``: write a new plugin distribution, laid out like those in contrib/.
 
-The result passes its own tests right after ``pip install -e ".[test]"``::
+The result passes its own checks right after ``pip install -e ".[test]"``: ``pytest``, and
+``tox`` (its tests, ``mypy --strict`` and ``ruff``, as its CI workflow runs them)::
 
     hookline-NAME/
     ├── pyproject.toml            distribution hookline-NAME, entry point NAME = "hookline_NAME"
     ├── README.md
+    ├── tox.ini                   envs py (tests), type (mypy --strict), lint (ruff)
+    ├── .gitignore
+    ├── .github/workflows/ci.yml  tox on Python 3.10-3.13
     ├── src/hookline_NAME/
     │   ├── __init__.py           one validate stage, with settings
     │   └── py.typed
     └── tests/test_NAME.py        tests using the fixtures of hookline's pytest plugin
+
+tox installs hookline from PyPI; ``HOOKLINE_PACKAGE`` names another one for it to install
+instead (a wheel file, a source folder or a requirement): how hookline's own tests run a new
+plugin's tox against the hookline being developed.
 
 The templates are below, as ``string.Template`` text (``$name``, ``$Name``…): one module holds
 the whole scaffold, so nothing needs to be packaged besides it.
@@ -151,6 +159,7 @@ def cmd_new_plugin(args: argparse.Namespace) -> int:
           f"  cd {shown}\n"
           '  pip install -e ".[test]"    # installs the plugin: hookline finds its entry point\n'
           "  pytest                      # its tests pass as they are\n"
+          "  tox                         # tests, mypy --strict and ruff, as its CI runs them\n"
           f"  hookline plugins            # lists {args.name} and its stage "
           f"{args.name}.blocked_kinds")
     return 0
@@ -173,7 +182,8 @@ dependencies = ["$hookline_requirement"]
 classifiers = ["Typing :: Typed"]
 
 [project.optional-dependencies]
-test = ["pytest>=8"]
+# Everything tox.ini runs, and tox itself.
+test = ["pytest>=8", "mypy>=1.10", "ruff>=0.5", "tox>=4.11"]
 
 # The entry point is the plugin: its name ($name) names the plugin and its stages.
 [project.entry-points."hookline.plugins"]
@@ -192,6 +202,84 @@ addopts = "-ra --strict-markers"
 [tool.mypy]
 strict = true
 files = ["src", "tests"]
+
+[tool.ruff]
+line-length = 100
+src = ["src", "tests"]
+
+[tool.ruff.lint]
+select = ["E", "F", "W", "I", "B", "UP"]
+'''
+
+_TOX = '''\
+# Every check of $distribution: `tox` runs them all, each in a virtual environment of its
+# own; the CI workflow (.github/workflows/ci.yml) runs the same.
+#
+# hookline comes from PyPI. To check against another hookline (a wheel you built, a source
+# checkout, a version), name it in HOOKLINE_PACKAGE:
+#     HOOKLINE_PACKAGE=/path/to/hookline-0.2.0-py3-none-any.whl tox
+[tox]
+requires = tox>=4.11
+env_list = py, type, lint
+
+[testenv]
+description = the plugin's tests, against the plugin built as a wheel
+package = wheel
+deps =
+    {env:HOOKLINE_PACKAGE:$hookline_requirement}
+    pytest>=8
+commands = pytest {posargs}
+
+[testenv:type]
+description = mypy --strict on src and tests (configured in pyproject.toml)
+deps =
+    {[testenv]deps}
+    mypy>=1.10
+commands = mypy {posargs}
+
+[testenv:lint]
+description = ruff on src and tests
+skip_install = true
+deps = ruff>=0.5
+commands = ruff check src tests
+'''
+
+_CI = '''\
+# tox on every push and pull request, on each Python hookline supports.
+name: ci
+
+on:
+  push:
+  pull_request:
+
+jobs:
+  tox:
+    runs-on: ubuntu-latest
+    strategy:
+      fail-fast: false
+      matrix:
+        python: ["3.10", "3.11", "3.12", "3.13"]
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@v5
+        with:
+          python-version: $${{ matrix.python }}
+      - run: python -m pip install "tox>=4.11"
+      - run: tox
+'''
+
+_GITIGNORE = '''\
+__pycache__/
+*.py[cod]
+*.egg-info/
+build/
+dist/
+.tox/
+.venv/
+.mypy_cache/
+.pytest_cache/
+.ruff_cache/
+hookline.db
 '''
 
 _INIT = '''\
@@ -300,6 +388,7 @@ A [hookline](https://pypi.org/project/hookline/) plugin. Its stages run on every
 ```sh
 pip install -e ".[test]"   # from this folder; or: pip install $distribution
 pytest                     # the plugin's tests
+tox                        # tests, mypy --strict and ruff, as CI runs them
 hookline plugins           # lists "$name" and its stage $name.blocked_kinds
 hookline check             # verifies it against the stage contract
 ```
@@ -341,7 +430,11 @@ exclude the plugin with `HOOKLINE_PLUGINS=$name,…` or `HOOKLINE_DISABLE_PLUGIN
 - Add an event field: a `hookline_event_fields()` hook returning `{"name": fields.…}`.
 - Test with the fixtures `make_pipeline`, `make_event`, `run_report` and `assert_contract`
   (hookline's pytest plugin, loaded automatically).
-- Type-check with `mypy` (configured strict in `pyproject.toml`).
+- Type-check with `mypy` (configured strict in `pyproject.toml`), lint with `ruff check`.
+- `tox` runs all three, each in a fresh environment: `tox -e py` the tests, `tox -e type`,
+  `tox -e lint`. The CI workflow in `.github/workflows/ci.yml` runs `tox` on Python 3.10 to
+  3.13. tox installs hookline from PyPI; `HOOKLINE_PACKAGE=/path/to/hookline.whl tox` (a
+  wheel, a source folder or a requirement) checks against another hookline.
 
 ## Publish
 
@@ -354,6 +447,9 @@ python -m twine upload dist/*
 _FILES: dict[str, str] = {
     "pyproject.toml": _PYPROJECT,
     "README.md": _README,
+    "tox.ini": _TOX,
+    ".gitignore": _GITIGNORE,
+    ".github/workflows/ci.yml": _CI,
     "src/$package/__init__.py": _INIT,
     "src/$package/py.typed": "",
     "tests/test_$name.py": _TEST,

@@ -1,16 +1,25 @@
-"""Input sources: JSONL from files, globs, ``.gz`` files or ``-`` (stdin), read in batches.
+"""hookline's own source, JSON lines from files, globs, ``.gz`` files or ``-`` (stdin), and the
+resolution of a run's inputs to sources: built in, or offered by a plugin.
 
-Each source reads bytes in chunks, splits them into lines and knows the byte offset after
-every line, so a run can commit "everything up to here" and a re-run can resume exactly
-there. A file is identified by its real path, device and inode: appending to it keeps its
-identity (a resumed run reads only the new lines); replacing it makes a new source.
+:class:`FileSource` reads bytes in chunks, splits them into lines and knows the byte offset
+after every line, so a run can commit "everything up to here" and a re-run can resume exactly
+there. A file is identified by its real path, device and inode
+(:func:`~hookline.sources.file_key`): appending to it keeps its identity (a resumed run reads
+only the new lines); replacing it makes a new source.
 
-What a source hands over is bounded, whatever the input: a line over
+What it hands over is bounded, whatever the input: a line over
 :data:`~hookline._limits.MAX_LINE_BYTES` is never held whole (it is read to its end while
 counting, and handed over as a :class:`~hookline._limits.CutLine` of its first bytes); a
 corrupt or truncated gzip file ends in one ``CutLine`` naming the problem, after every
 complete line before it. ``\\n``, ``\\r\\n`` and ``\\r`` all end a line, and a UTF-8 byte order
 mark at the start of an input is skipped.
+
+:func:`expand_inputs` turns the inputs of a run into sources. ``-`` is stdin; a
+``scheme://…`` input is read by the source a plugin offers for that scheme (none: a
+:class:`~hookline.errors.UsageError` naming the schemes installed); a path or glob pattern
+names files, each read by the source a plugin offers for its suffix (the longest that
+matches), else by :class:`FileSource`. A plugin's source is wrapped so that what it raises
+stops the run as a :class:`~hookline.errors.SourceError` naming the plugin.
 """
 
 from __future__ import annotations
@@ -20,14 +29,21 @@ import os
 import re
 import sys
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import chain, repeat
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._limits import KEPT_BYTES, MAX_LINE_BYTES, CutLine
+from .errors import PluginError, SourceError, UsageError, short_repr
+from .sources import Batch, Source, file_key
 
-__all__ = ["CHUNK_BYTES", "Batch", "Source", "expand_inputs"]
+if TYPE_CHECKING:
+    from ._pipeline import Pipeline
+
+# Batch and Source are the contract (hookline.sources), listed for the modules that import
+# them from here with the sources they deal in.
+__all__ = ["CHUNK_BYTES", "Batch", "FileSource", "Source", "expand_inputs", "open_input"]
 
 #: How much is read (or decompressed) at a time.
 CHUNK_BYTES = 1 << 16
@@ -37,16 +53,11 @@ _ENDINGS = re.compile(rb"(\r\n|\r|\n)")
 #: While an over-long line is skipped, a batch ends (before the line) every this many bytes,
 #: so that the run loop can hear a stop request during an endless line (``- < /dev/zero``).
 _BEAT_BYTES = 1 << 24
-
-
-@dataclass
-class Batch:
-    """Consecutive lines of one source: ``(line number, raw bytes)`` pairs and where it ends."""
-
-    source: Source
-    lines: list[tuple[int, bytes]]
-    end_offset: int
-    end_line: int
+#: ``scheme://`` at the start of an input: a URL, read by a plugin's source.
+_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*)://")
+#: What ``hookline_sources`` may offer: a URL scheme (without ``://``) or a file suffix.
+_SCHEME_KEY = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
+_SUFFIX_KEY = re.compile(r"\.[\w.+\-]+")
 
 
 class _Unreadable(Exception):
@@ -57,23 +68,19 @@ class _Unreadable(Exception):
         super().__init__(reason)
 
 
-class Source:
-    """One input: a path (plain or gzip) or stdin."""
+class FileSource(Source):
+    """One input of JSON lines: a path (plain or gzip) or stdin (``-``, not resumable)."""
 
     def __init__(self, name: str) -> None:
-        self.name = name
         self.is_stdin = name == "-"
         if self.is_stdin:
-            self.key = "-"
-            self.size: int | None = None
+            super().__init__(name)
+            self.resumable = False
         else:
-            st = os.stat(name)
-            self.key = f"{os.path.realpath(name)}|{st.st_dev}|{st.st_ino}"
-            self.size = st.st_size
-        self.resumable = not self.is_stdin
+            super().__init__(name, key=file_key(name), size=os.path.getsize(name))
 
     @classmethod
-    def named(cls, name: str) -> Source:
+    def named(cls, name: str) -> FileSource:
         """A source that is only a name (lines replayed from the database), not resumable."""
         source = cls.__new__(cls)
         source.name, source.key, source.size = name, name, None
@@ -102,8 +109,8 @@ class Source:
                 head = b""
             yield from _plain(handle.read, head)
 
-    def batches(self, size: int, *, offset: int = 0, line: int = 0) -> Iterator[Batch]:
-        """Batches of up to ``size`` non-blank lines, starting after ``offset``/``line``.
+    def batches(self, batch_size: int, *, offset: int = 0, line: int = 0) -> Iterator[Batch]:
+        """Batches of up to ``batch_size`` non-blank lines, starting after ``offset``/``line``.
 
         A last line without a line ending is still read (it may be truncated: validation
         decides). Blank lines are skipped but counted in line numbers. A line over the size
@@ -129,7 +136,7 @@ class Source:
                 elif (not raw or raw.isspace()) and type(raw) is not CutLine:
                     continue  # blank (the rest of a corrupt file may be empty: kept)
                 append((number, raw))
-                if len(lines) >= size:
+                if len(lines) >= batch_size:
                     yield Batch(self, lines, position, number)
                     lines = []
                     append = lines.append
@@ -337,13 +344,136 @@ def _skip(chunks: Iterator[bytes], offset: int) -> Iterator[bytes]:
     yield from chunks
 
 
-def expand_inputs(inputs: Iterable[str]) -> list[Source]:
-    """Sources for the given paths, glob patterns and ``-``; a pattern matching nothing or a
-    missing file is an error naming it."""
+class _PluginSource(Source):
+    """A plugin's source as the run sees it: what the plugin's code raises, or a batch that
+    is not one, stops the run as a :class:`SourceError` naming the plugin and the line after
+    which it failed (the batches before are committed)."""
+
+    def __init__(self, inner: Source, plugin: str) -> None:
+        super().__init__(inner.name, key=inner.key, size=inner.size)
+        self.resumable = inner.resumable
+        self.inner = inner
+        self.plugin = plugin
+
+    def batches(self, batch_size: int, *, offset: int = 0, line: int = 0) -> Iterator[Batch]:
+        last = line
+        try:
+            for batch in self.inner.batches(batch_size, offset=offset, line=line):
+                _check(batch)
+                last = batch.end_line
+                yield batch
+        except Exception as exc:
+            raise SourceError(self.name, self.plugin, f"{type(exc).__name__}: {exc}",
+                              last) from exc
+
+
+def _check(batch: Any) -> None:
+    """Raise TypeError, saying what is wrong, unless ``batch`` is a Batch of
+    ``(int, bytes)`` lines."""
+    if not isinstance(batch, Batch):
+        raise TypeError(f"batches() gave {short_repr(batch)}, not a hookline.sources.Batch")
+    for item in batch.lines:
+        if not (type(item) is tuple and len(item) == 2 and type(item[0]) is int
+                and isinstance(item[1], bytes)):
+            raise TypeError(f"a batch holds {short_repr(item)}: each line is a pair (line "
+                            "number, bytes of JSON text)")
+
+
+@dataclass(frozen=True)
+class _Offer:
+    """A source class a plugin offers, and the plugin as messages name it."""
+
+    cls: type[Source]
+    plugin: str
+
+
+class _Offers:
+    """The sources the plugins offer through ``hookline_sources``, by URL scheme and by file
+    suffix, each checked when collected: a mistake raises :class:`PluginError` naming the
+    plugin and the fix."""
+
+    def __init__(self, pipeline: Pipeline | None) -> None:
+        self.schemes: dict[str, _Offer] = {}
+        self.suffixes: dict[str, _Offer] = {}
+        if pipeline is None:
+            return
+        labels = {record.name: record.label for record in pipeline.plugins.records}
+        for impl in pipeline.plugins.impls("hookline_sources"):
+            plugin = labels.get(impl.plugin_name, impl.plugin_name)
+            try:
+                found = impl.function() or {}
+            except Exception as exc:
+                raise PluginError(f"{plugin}: hookline_sources() raised "
+                                  f"{type(exc).__name__}: {exc}") from exc
+            if not isinstance(found, Mapping):
+                raise PluginError(f"{plugin}: hookline_sources() returned "
+                                  f"{type(found).__name__}; return a mapping of URL scheme "
+                                  'or file suffix to Source class ({".csv": CsvSource})')
+            for key, cls in found.items():
+                self._add(plugin, key, cls)
+
+    def _add(self, plugin: str, key: Any, cls: Any) -> None:
+        if isinstance(key, str) and _SUFFIX_KEY.fullmatch(key):
+            table, shown = self.suffixes, f"*{key.lower()} files"
+        elif isinstance(key, str) and _SCHEME_KEY.fullmatch(key):
+            table, shown = self.schemes, f"{key.lower()}:// URLs"
+        else:
+            raise PluginError(f"{plugin}: hookline_sources() offers {key!r}: a key is a URL "
+                              'scheme without :// ("kafka") or a file suffix with its dot '
+                              '(".csv")')
+        if not (isinstance(cls, type) and issubclass(cls, Source)):
+            raise PluginError(f"{plugin}: hookline_sources() offers {short_repr(cls)} for "
+                              f"{key!r}: a source is a subclass of hookline.sources.Source")
+        key = key.lower()
+        if key in table:
+            raise PluginError(f"plugins {table[key].plugin} and {plugin} both offer a source "
+                              f"for {shown}; deselect one (HOOKLINE_DISABLE_PLUGINS)")
+        table[key] = _Offer(cls, plugin)
+
+    def open(self, name: str) -> Source:
+        """The source of the input ``name`` (``-``, a URL, or the path of a file)."""
+        if name == "-":
+            return FileSource(name)
+        url = _URL.match(name)
+        if url:
+            offer = self.schemes.get(url.group(1).lower())
+            if offer is None:
+                raise self._unknown(name, url.group(1).lower())
+        else:
+            lowered = name.lower()
+            suffixes = [suffix for suffix in self.suffixes if lowered.endswith(suffix)]
+            if not suffixes:
+                return FileSource(name)
+            offer = self.suffixes[max(suffixes, key=len)]
+        try:
+            source = offer.cls(name)
+        except Exception as exc:
+            raise SourceError(name, offer.plugin, f"{type(exc).__name__}: {exc}", None
+                              ) from exc
+        return _PluginSource(source, offer.plugin)
+
+    def _unknown(self, name: str, scheme: str) -> UsageError:
+        from ._suggest import did_you_mean
+
+        installed = ", ".join(f"{key}:// ({offer.plugin})"
+                              for key, offer in sorted(self.schemes.items()))
+        return UsageError(
+            f"input {name!r}: no installed source reads {scheme}:// URLs"
+            f"{did_you_mean(scheme, self.schemes)}; installed: "
+            f"{installed or 'none'}. A plugin adds a scheme through the hookline_sources hook "
+            "(see the plugin guide, Writing a source)")
+
+
+def expand_inputs(inputs: Iterable[str], pipeline: Pipeline | None = None) -> list[Source]:
+    """The sources of a run's inputs: ``-``, URLs read by the sources ``pipeline``'s plugins
+    offer, paths and glob patterns. A pattern matching nothing or a missing file is a
+    FileNotFoundError naming it; a URL whose scheme no plugin offers, a UsageError naming
+    the schemes installed."""
+    offers = _Offers(pipeline)
     sources: list[Source] = []
     for item in inputs:
-        if item == "-":
-            sources.append(Source("-"))
+        if item == "-" or _URL.match(item):
+            sources.append(offers.open(item))
             continue
         matches = sorted(glob.glob(item)) if glob.has_magic(item) else [item]
         if not matches:
@@ -351,5 +481,11 @@ def expand_inputs(inputs: Iterable[str]) -> list[Source]:
         for path in matches:
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"input {path!r} does not exist or is not a file")
-            sources.append(Source(path))
+            sources.append(offers.open(path))
     return sources
+
+
+def open_input(name: str, pipeline: Pipeline | None = None) -> Source:
+    """The source of one input as :func:`expand_inputs` made it (its ``name``): how a worker
+    process opens, with its own plugins, the input the run gave it."""
+    return _Offers(pipeline).open(name)

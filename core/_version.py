@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 #: Major version of the plugin API. A plugin declaring ``HOOKLINE_API = N`` with
 #: a different N is refused at load with a message saying which side to upgrade.

@@ -167,8 +167,11 @@ def _specs() -> Mapping[str, _Spec]:
     """Every hookspec by name, with its parameter names and resolved annotations."""
     from ._schema import Event
     from .fields import Field
+    from .sinks import Sink
+    from .sources import Source
 
-    namespace = {**vars(hookspecs), "Event": Event, "Field": Field}
+    namespace = {**vars(hookspecs), "Event": Event, "Field": Field, "Sink": Sink,
+                 "Source": Source}
     marker = f"{hookspecs.PROJECT}_spec"
     specs = {}
     for name, value in vars(hookspecs).items():

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __all__ = [
+    "AlertFailed",
     "BehaviorError",
     "BrokenPlugins",
     "ConfigError",
@@ -34,9 +35,11 @@ __all__ = [
     "RunAborted",
     "ScaffoldError",
     "SchemaError",
+    "SourceError",
     "StageFailed",
     "StageTimeout",
     "StateError",
+    "UsageError",
     "ValidationError",
     "WorkerDied",
 ]
@@ -171,8 +174,9 @@ class BrokenPlugins(PluginError):
 
 
 class DatabaseError(HooklineError):
-    """The database file cannot be used (read-only, corrupt, not a database, no folder):
-    names the file, what SQLite said, and what to do."""
+    """The database cannot be used (read-only, corrupt, not a database, no folder, refused
+    connection): names the database (its URL with any password masked), what the database
+    said, and what to do."""
 
     def __init__(self, path: str, problem: str, advice: str) -> None:
         self.path = path
@@ -182,6 +186,34 @@ class DatabaseError(HooklineError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.path, self.problem, self.advice))
+
+
+class UsageError(HooklineError, ValueError):
+    """What the command line asks for cannot be had: a ``--db`` URL whose scheme no installed
+    sink handles, or a sink whose driver is not installed, or an input URL whose scheme no
+    installed source reads (the CLI exits 2, naming the fix)."""
+
+
+class SourceError(HooklineError):
+    """A plugin's input source failed: it could not be opened (``line`` is None), or it
+    raised while reading, after line ``line``. Names the input, the plugin (distribution and
+    version) and the error; what the run committed before stays committed."""
+
+    def __init__(self, source: str, plugin: str, error: str, line: int | None) -> None:
+        self.source = source
+        self.plugin = plugin
+        self.error = error
+        self.line = line
+        if line is None:
+            where, then = "could not be opened", "nothing of it was read"
+        else:
+            where = f"failed after line {line:,}" if line else "failed before its first line"
+            then = "what was read before is committed: fix the cause and run again to resume"
+        super().__init__(f"input {source!r}: the source of plugin {plugin} {where}: {error}; "
+                         f"{then}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.source, self.plugin, self.error, self.line))
 
 
 class StageFailed(HooklineError):
@@ -287,6 +319,20 @@ class RunAborted(HooklineError):
         super().__init__(f"{stage} raised {type(error).__name__}: {error} (line {line}); its "
                          "error policy is fail-run, so the run stopped. Everything before "
                          "this batch is committed: fix the cause and run again to resume.")
+
+
+class AlertFailed(HooklineError):
+    """An alert fired in a run told to stop on alerts (hookline-monitoring's
+    ``fail_on_alert``): the batch it fired on is committed, and a re-run resumes after it."""
+
+    def __init__(self, alert: str, batch: int) -> None:
+        self.alert, self.batch = alert, batch
+        super().__init__(f"alert: {alert}; the run stopped after committing batch {batch} "
+                         "(fail_on_alert): fix the cause, then run the same command again "
+                         "to resume")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.alert, self.batch))
 
 
 class ExecutorError(HooklineError, RuntimeError):

@@ -13,6 +13,8 @@ import pluggy
 if TYPE_CHECKING:
     from ._schema import Event
     from .fields import Field
+    from .sinks import Sink
+    from .sources import Source
 
 PROJECT = "hookline"
 
@@ -68,6 +70,12 @@ def hookline_run_start(run: Any) -> None:
 
 
 @hookspec
+def hookline_batch_committed(run: Any, report: Any, pipeline: Any) -> None:
+    """Called after each batch is committed; ``report`` and ``pipeline.stats`` hold the run
+    so far."""
+
+
+@hookspec
 def hookline_run_end(run: Any, report: Any) -> None:
     """Called once after the last batch is committed; add to ``report.sections[name]``."""
 
@@ -82,17 +90,23 @@ def hookline_stage_error(stage: str, event: Any, error: BaseException) -> None:
     """Observe an exception a stage raised (``event`` is a read-only mapping view)."""
 
 
+@hookspec
+def hookline_alert(alert: Any) -> None:
+    """Observe an alert: a figure of the run crossed a threshold (raised by hookline-monitoring)."""
+
+
 # -- extension points ------------------------------------------------------------------------
 
 
 @hookspec
-def hookline_sources() -> Mapping[str, Any]:
-    """Return input sources by URL scheme (``{"kafka": open_kafka}``); reserved for sources."""
+def hookline_sources() -> Mapping[str, type[Source]]:
+    """Return source classes by URL scheme or file suffix (``{"kafka": KafkaSource}``,
+    ``{".csv": CsvSource}``; see ``hookline.sources``)."""
 
 
 @hookspec
-def hookline_sinks() -> Mapping[str, Any]:
-    """Return output sinks by name (``{"parquet": ParquetSink}``); reserved for sinks."""
+def hookline_sinks() -> Mapping[str, type[Sink]]:
+    """Return sink classes by ``--db`` URL scheme (``{"s3": S3Sink}``; see ``hookline.sinks``)."""
 
 
 @hookspec
@@ -103,7 +117,8 @@ def hookline_aggregations() -> Sequence[Any]:
 
 @hookspec
 def hookline_commands(cli: Any) -> None:
-    """Add subcommands to the ``hookline`` CLI (``cli`` is the argparse subparsers object)."""
+    """Add subcommands to the ``hookline`` command: ``cli`` is its argparse subparsers object;
+    a command's ``handler(args)`` returns the exit status."""
 
 
 def phase_hook(phase: str) -> str:

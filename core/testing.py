@@ -16,13 +16,15 @@ assert_contract    ``assert_contract(plugin)``: fails listing every contract vio
 Everything is isolated per test: each pipeline has a flag set of its own (no flag leaks into
 the next test), ``HOOKLINE_FLAGS`` from the shell does not apply, and no ``hookline.toml`` of
 the folder pytest runs in is read.
+
+Also here: :class:`SinkConformance`, the tests every sink must pass (subclass it, override
+``new_sink_url``), and :func:`write_installed`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +33,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pytest
 
 from . import contracts
+from ._installed import write_installed
 from ._registry import Registry
 from ._schema import DefaultEvent, Event
+from ._sink_conformance import SinkConformance
 
 if TYPE_CHECKING:  # the runner's modules load when a fixture first needs them
     from ._pipeline import Pipeline
@@ -45,6 +49,7 @@ __all__ = [
     "PipelineFactory",
     "RunReporter",
     "RunResult",
+    "SinkConformance",
     "assert_contract",
     "hookline_registry",
     "make_event",
@@ -308,24 +313,3 @@ def run_report(tmp_path: Path) -> RunReporter:
 def assert_contract_fixture() -> AssertContract:
     """:func:`assert_contract`, as a fixture (it is also importable from ``hookline.testing``)."""
     return assert_contract
-
-def write_installed(site: str | os.PathLike[str], name: str, source: str, *,
-                    version: str = "1.0") -> Path:
-    """Write plugin ``name`` into the folder ``site`` as an installer would leave it: the
-    module ``NAME_plugin`` (``source``) and the metadata of the distribution ``NAME-plugin``
-    ``version`` with its entry point ``NAME`` in ``hookline.plugins``. With ``site`` on
-    ``sys.path`` or ``PYTHONPATH``, discovery finds it like a pip-installed plugin, in this
-    process and in any other: for tests and benchmarks that need a real entry point without
-    building a wheel. Returns ``site``.
-    """
-    folder = Path(site)
-    package = folder / f"{name}_plugin"
-    package.mkdir(parents=True, exist_ok=True)
-    (package / "__init__.py").write_text(source, encoding="utf-8")
-    info = folder / f"{name}_plugin-{version}.dist-info"
-    info.mkdir(exist_ok=True)
-    (info / "METADATA").write_text(
-        f"Metadata-Version: 2.1\nName: {name}-plugin\nVersion: {version}\n", encoding="utf-8")
-    (info / "entry_points.txt").write_text(f"[hookline.plugins]\n{name} = {name}_plugin\n",
-                                           encoding="utf-8")
-    return folder

@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from _cli_site import Site, opened
+from _postgres import Server, ServerUnavailable, start
 
 import hookline
 
@@ -43,3 +45,29 @@ def make_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[st
     for name in list(sys.modules):
         if name.partition(".")[0] in created:
             del sys.modules[name]
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+         capsys: pytest.CaptureFixture[str]) -> Iterator[Site]:
+    """Plugins installed as pip leaves them, and ``hookline`` run on them (``_cli_site.py``)."""
+    with opened(tmp_path, monkeypatch, capsys) as folder:
+        yield folder
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Server]:
+    """A throwaway PostgreSQL server for the whole session (see ``_postgres.py``), stopped and
+    removed at the end. No server is a failure, never a skip."""
+    try:
+        server = start()
+    except ServerUnavailable as exc:
+        pytest.fail(f"cannot start a PostgreSQL server for the tests: {exc}", pytrace=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Server) -> str:
+    """The URL of a new empty database on the test server, one per test."""
+    return postgres_server.create_database()

@@ -815,7 +815,7 @@ def test_check_lists_every_violation_with_distribution_version_and_location(
     assert capsys.readouterr().out.splitlines()[-1] == (
         "hookline check: all 1 selected plugin(s) satisfy the stage contract")
     assert _check(monkeypatch, tmp_path, eps[1:2], "--format", "json") == 1
-    (listed,) = json.loads(capsys.readouterr().out)
+    (listed,) = json.loads(capsys.readouterr().out)["plugins"]
     assert listed["distribution"] == "plugin-flawed"
     assert sorted(v["code"] for v in listed["violations"]) == [
         "missing-process", "unknown-flag", "unknown-plugin", "unknown-plugin"]

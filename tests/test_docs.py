@@ -344,12 +344,16 @@ def test_every_command_and_option_is_documented() -> None:
     head = (DOCS / "cli.md").read_text(encoding="utf-8").split("\n## ")[0]
     problems = [f"global option {o}" for a in parser._actions for o in a.option_strings
                 if o.startswith("--") and o != "--help" and f"`{o}" not in head]
+    # the options of every command are documented once, with the global ones
+    everywhere = {o for a in parser._actions for o in a.option_strings if f"`{o}" in head}
     for name, subparser in commands.choices.items():
         if name not in sections:
             problems.append(f"command {name!r} (no `## `hookline {name}`` section)")
             continue
         for action in subparser._actions:
             if action.help == argparse.SUPPRESS or "-h" in action.option_strings:
+                continue
+            if action.option_strings and set(action.option_strings) <= everywhere:
                 continue
             shown = action.option_strings or [action.metavar or action.dest]
             if not any(f"`{option}" in sections[name] for option in shown):
@@ -409,9 +413,6 @@ def _commands() -> dict[str, argparse.ArgumentParser]:
 #: What docs/index.md lists as planned, and how to tell that it arrived.
 PLANNED = {
     "the dask executor": lambda: importlib.util.find_spec("hookline._executors.dask") is not None,
-    "hookline_sources": lambda: _hook_called("hookline_sources"),
-    "hookline_sinks": lambda: _hook_called("hookline_sinks"),
-    "hookline_commands": lambda: _hook_called("hookline_commands"),
 }
 
 
@@ -666,6 +667,26 @@ def test_stage_error_example_logs_under_both_policies(tmp_path: Path,
         "shop.broken raised KeyError('sku')"] * 2
 
 
+def test_batch_committed_example_follows_each_batch(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    config = Config(batch_size=2)
+    progress = pipeline(("progress", load_example("hooks/batch_committed.py")),
+                        ("quality", load_example("hooks/validate.py")), config=config)
+    run_events(tmp_path, progress, [event(event_id="a"), event(event_id="b", kind="refund"),
+                                    event(event_id="c"), "not json", event(event_id="d")], config)
+    said = [line for line in capsys.readouterr().err.splitlines() if "dead-lettered" in line]
+    assert said == ["2 events, 50% dead-lettered, slowest stage quality.sanity"] * 2 + [
+        "1 events, 0% dead-lettered, slowest stage quality.sanity"]
+
+
+def test_alert_example_passes_each_alert_on() -> None:
+    example = load_example("hooks/alert.py")
+    paging = pipeline(("pager", example.pager))
+    alert = argparse.Namespace(run_id="4bfcf8976229", batch=3, message="dead-letter ratio 50.0%")
+    paging.hook.hookline_alert(alert=alert)
+    assert example.pager.pages == ["run 4bfcf8976229, batch 3: dead-letter ratio 50.0%"]
+
+
 def test_the_aggregation_example_fills_its_table_across_batches_and_runs(tmp_path: Path) -> None:
     lines = [event(event_id=f"a{n}", currency="EUR" if n % 3 else "USD", amount=float(n))
              for n in range(10)]
@@ -678,17 +699,57 @@ def test_the_aggregation_example_fills_its_table_across_batches_and_runs(tmp_pat
         ("EUR", 6, 1 + 2 + 4 + 5 + 7 + 8, 8.0), ("USD", 4, 0 + 3 + 6 + 9, 9.0)]
 
 
+def test_sources_example_reads_its_url_scheme_and_resumes(tmp_path: Path) -> None:
+    memory = load_example("hooks/sources.py")
+    memory.EVENTS["orders"] = [event(event_id=f"o{n}", amount=n) for n in range(3)]
+    db = str(tmp_path / "hookline.db")
+    first = hookline.run(["memory://orders"], db=db, config=Config(), pipeline=pipeline(
+        ("memory", memory)))
+    memory.EVENTS["orders"].append(event(event_id="o3", ts=0))  # a bad one, appended
+    second = hookline.run(["memory://orders"], db=db, config=Config(), pipeline=pipeline(
+        ("memory", memory)))
+    assert (first.accepted, second.read, second.dead_lettered) == (3, 1, 1)
+    assert rows(Path(db), "SELECT event_id, amount FROM events ORDER BY event_id") == [
+        ("o0", 0), ("o1", 1), ("o2", 2)]
+    assert rows(Path(db), "SELECT line, stage, source FROM dead_letters") == [
+        (4, "schema", "memory://orders")]
+
+
+def test_the_guides_csv_source_reads_rows_as_events(tmp_path: Path) -> None:
+    csv_source = load_example("csv_source.py")
+    table = tmp_path / "orders.csv"
+    table.write_text('event_id,user_id,kind,ts,amount\r\n'
+                     'c1,u1,purchase,1767225600000,12.5\r\n'
+                     '\r\n'
+                     'c2,u2,"a ""quoted""\nkind",1767225600001,\r\n'
+                     'c3,u3,view,1767225600002,1,extra\r\n', encoding="utf-8")
+    report = hookline.run([str(table)], db=str(tmp_path / "hookline.db"), config=Config(),
+                          pipeline=pipeline(("csv", csv_source)))
+    assert (report.accepted, report.dead_lettered) == (2, 1)
+    assert rows(tmp_path / "hookline.db", "SELECT event_id, kind, amount FROM events") == [
+        ("c1", "purchase", 12.5), ("c2", 'a "quoted"\nkind', 0)]
+    [(line, reason)] = rows(tmp_path / "hookline.db", "SELECT line, reason FROM dead_letters")
+    assert line == 6 and "column 6: is not a field of the schema (got 'extra')" in reason
+
+
+def test_sinks_example_is_chosen_by_its_scheme(tmp_path: Path) -> None:
+    # (tests/sinks/test_example_sink.py runs the whole conformance kit against it)
+    store = pipeline(("jsonfile", load_example("hooks/sinks.py")))
+    lines = [event(event_id=f"j{n}", amount=float(n)) for n in range(3)] + ["not json"]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n"
+                              for line in lines), encoding="utf-8")
+    url = f"jsonfile://{tmp_path}/db.json"
+    report = hookline.run([str(source)], db=url, config=Config(), pipeline=store)
+    assert (report.accepted, report.dead_lettered) == (3, 1)
+    data = json.loads((tmp_path / "db.json").read_text(encoding="utf-8"))
+    assert sorted(data["events"]) == ["j0", "j1", "j2"]
+    assert data["tables"]["agg_by_user"]  # the aggregates, in the batch's commit
+    assert hookline.run([str(source)], db=url, config=Config(), pipeline=store).read == 0
+
+
 def test_reserved_hook_examples_are_accepted_and_callable(capsys: pytest.CaptureFixture[str],
                                                           ) -> None:
-    sources = load_example("hooks/sources.py")
-    [offered] = pipeline(("memory", sources)).hook.hookline_sources()
-    reader = pipeline()
-    [line] = offered["memory"]("memory://events")
-    assert reader.make_event(json.loads(line)).event_id == "m1"
-
-    [sinks] = pipeline(("lists", load_example("hooks/sinks.py"))).hook.hookline_sinks()
-    assert sinks["list"]().rows == []
-
     parser = argparse.ArgumentParser(prog="hookline")
     commands = pipeline(("hello", load_example("hooks/commands.py")))
     commands.hook.hookline_commands(cli=parser.add_subparsers())

@@ -18,6 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hookline._generate import (
+    ATTACK_LABELS,
+    BANNED_USERS,
     BASE_TS,
     INVALID_KINDS,
     GeneratedLine,
@@ -353,3 +355,133 @@ def test_default_event_accepts_every_valid_line_and_rejects_every_invalid_one() 
         else:
             with pytest.raises(ValidationError):
                 DefaultEvent.from_dict(data)
+
+
+# --- refunds and injected attacks ----------------------------------------------------------
+
+#: Units per US dollar, as the generator prices (and hookline-fraud converts by default).
+FX = {"USD": 1.0, "EUR": 0.92, "GBP": 0.79, "JPY": 150.0, "CAD": 1.36}
+
+
+def test_a_refund_never_takes_back_more_than_its_user_bought() -> None:
+    bought: Counter[str] = Counter()
+    refunds = 0
+    for event in valid_events(labeled(40_000, 0.05, seed=12)):
+        if event["currency"] in ("XTS", "XXX"):
+            continue  # refused by hookline-fraud before it counts anything
+        value = event["amount"] / FX[event["currency"]]
+        if event["kind"] == "purchase":
+            bought[event["user_id"]] += value
+        elif event["kind"] == "refund":
+            refunds += 1
+            assert value <= bought[event["user_id"]], event
+            bought[event["user_id"]] -= value
+    assert refunds > 50
+
+
+def attacked(n: int = 30_000, rate: float = 0.05, seed: int = 5) -> list[GeneratedLine]:
+    return list(generate_labeled(n, invalid_rate=0.05, seed=seed, attack_rate=rate))
+
+
+def test_attacks_replace_valid_lines_and_leave_the_others_as_they_were() -> None:
+    plain, with_attacks = labeled(30_000, 0.05, seed=5), attacked()
+    assert len(with_attacks) == len(plain)
+    replaced = 0
+    for before, after in zip(plain, with_attacks):
+        assert after.invalid_kind == before.invalid_kind
+        if after.invalid_kind is not None:
+            continue
+        if after.attack is None:
+            if after.text != before.text:
+                # a refund of a purchase an attack replaced: not covered, a purchase instead
+                old, new = json.loads(before.text), json.loads(after.text)
+                assert (old["kind"], new["kind"]) == ("refund", "purchase")
+                assert {**old, "kind": "purchase", "properties": new["properties"]} == new
+        elif after.attack == "blocked_currency":  # the traffic's own XTS/XXX events, labeled
+            assert json.loads(before.text)["currency"] in ("XTS", "XXX")
+        else:
+            replaced += 1
+            old, new = json.loads(before.text), json.loads(after.text)
+            assert (new["event_id"], new["ts"]) == (old["event_id"], old["ts"])
+    assert 0.5 * 0.05 * 30_000 < replaced < 1.5 * 0.05 * 30_000  # about the share asked for
+
+
+def test_every_attack_line_carries_its_label_and_every_label_occurs() -> None:
+    lines = attacked()
+    for line in lines:
+        if line.invalid_kind is None:
+            injected = json.loads(line.text)["properties"].get("injected")
+            assert injected == line.attack, line
+    assert {line.attack for line in lines} - {None} == set(ATTACK_LABELS)
+    assert all(schema_problem(line.text) is None for line in lines if line.attack)
+
+
+def by_user(lines: list[GeneratedLine]) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """The events of each attacker, with their labels, in order."""
+    users: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for line in lines:
+        if line.attack is not None and line.attack != "blocked_currency":
+            event = json.loads(line.text)
+            users.setdefault(event["user_id"], []).append((line.attack, event))
+    return users
+
+
+def test_attacks_cross_the_default_fraud_limits_exactly_where_labeled() -> None:
+    users = by_user(attacked(60_000, 0.05, seed=8))
+    clean = {json.loads(x.text)["user_id"] for x in labeled(60_000, 0.05, seed=8)
+             if x.invalid_kind is None}
+    seen = Counter()
+    for user, events in users.items():
+        labels = [label for label, _ in events]
+        kinds = {event["kind"] for _, event in events}
+        if user in BANNED_USERS:
+            assert set(labels) == {"blocked_user"}
+            continue
+        assert user.startswith("attacker-") and user not in clean
+        seen[labels[-1]] += 1
+        if labels[-1] == "burst":  # the first ten in a minute pass, the rest do not
+            assert labels == ["burst_lead"] * 10 + ["burst"] * (len(labels) - 10)
+            assert kinds == {"purchase"}
+            assert events[-1][1]["ts"] - events[0][1]["ts"] < 60_000
+            assert sum(event["amount"] for _, event in events) < 5_000
+        elif labels[-1] == "spend":  # under 10,000 in the hour until the first "spend"
+            assert labels[-2:] == ["spend", "spend"] and set(labels[:-2]) == {"spend_lead"}
+            amounts = [event["amount"] for _, event in events]
+            assert sum(amounts[:-2]) < 10_000 - 40 < 10_000 + 40 < sum(amounts[:-1])
+            assert max(amounts) < 5_000 and len(events) < 10
+            assert events[-1][1]["ts"] - events[0][1]["ts"] < 3_600_000
+        elif labels == ["amount"]:
+            event = events[0][1]
+            assert event["amount"] / FX[event["currency"]] > 5_000
+        else:
+            assert labels == ["refund"] and kinds == {"refund"}
+    assert set(seen) == {"burst", "spend", "amount", "refund"}
+
+
+def test_write_jsonl_counts_attack_lines_by_label(tmp_path: Path) -> None:
+    stats = write_jsonl(tmp_path / "events.jsonl", 5000, invalid_rate=0.05, seed=2,
+                        attack_rate=0.05)
+    lines = list(generate_labeled(5000, invalid_rate=0.05, seed=2, attack_rate=0.05))
+    expected = Counter(x.attack for x in lines if x.attack is not None)
+    assert stats.attacks == sum(expected.values()) > 0
+    assert stats.attacks_by_label == dict(expected)
+    assert stats.valid + stats.invalid == 5000
+
+
+@pytest.mark.parametrize("rate", [-0.1, 1.5, math.nan, "0.1", True])
+def test_a_bad_attack_rate_fails_at_the_call(rate: Any) -> None:
+    with pytest.raises(ValueError, match="attack_rate"):
+        generate_lines(10, attack_rate=rate)
+
+
+def test_the_command_writes_labeled_attacks(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from hookline.cli import main
+
+    path = tmp_path / "attacks.jsonl"
+    assert main(["generate", "-n", "3000", "--attacks", "0.05", "--seed", "4",
+                 "-o", str(path)]) == 0
+    stats = write_jsonl(io.StringIO(), 3000, seed=4, attack_rate=0.05)
+    assert capsys.readouterr().err == (f"wrote 3,000 events (150 invalid, {stats.attacks:,} in "
+                                       f"attacks) to {path}\n")
+    assert path.read_text().splitlines() == list(generate_lines(3000, seed=4, attack_rate=0.05))

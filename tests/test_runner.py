@@ -123,13 +123,26 @@ def test_an_interrupted_run_resumes_to_the_same_database(tmp_path: Path) -> None
     assert database_content(parts) == database_content(whole)
 
 
-def test_duplicate_event_ids_are_dead_lettered_not_inserted(tmp_path: Path) -> None:
+def test_duplicate_event_ids_are_counted_not_inserted(tmp_path: Path) -> None:
     line = {"event_id": "same", "user_id": "u1", "kind": "click", "ts": 5}
     source = tmp_path / "dupes.jsonl"
     source.write_text("\n".join(json.dumps(line) for _ in range(3)) + "\n")
     db = tmp_path / "out.db"
     report = hookline.run([str(source)], db=str(db), pipeline=_pipeline())
-    assert (report.accepted, report.dead_lettered) == (1, 2)
+    assert (report.accepted, report.duplicates, report.dead_lettered) == (1, 2, 0)
+    assert _rows(db, "SELECT count(*) FROM events") == [(1,)]
+    assert _rows(db, "SELECT count(*) FROM dead_letters") == [(0,)]
+
+
+def test_duplicates_can_still_be_dead_lettered(tmp_path: Path) -> None:
+    line = {"event_id": "same", "user_id": "u1", "kind": "click", "ts": 5}
+    source = tmp_path / "dupes.jsonl"
+    source.write_text("\n".join(json.dumps(line) for _ in range(3)) + "\n")
+    db = tmp_path / "out.db"
+    report = hookline.run([str(source)], db=str(db), pipeline=_pipeline(),
+                          duplicates="dead-letter")
+    assert (report.accepted, report.duplicates, report.dead_lettered) == (1, 2, 0)
+    assert report.stages["dedupe"] == 2 and report.balanced
     assert _rows(db, "SELECT DISTINCT reason FROM dead_letters") == [
         ("duplicate event_id 'same'",)]
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import ast
+import configparser
 import importlib
 import importlib.util
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,18 +56,61 @@ def test_the_distribution_is_laid_out_like_contrib(tmp_path: Path) -> None:
     target = create_plugin("geo_ip", tmp_path)
     assert target == tmp_path / "hookline-geo_ip"
     assert sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()) == [
-        "README.md", "pyproject.toml", "src/hookline_geo_ip/__init__.py",
-        "src/hookline_geo_ip/py.typed", "tests/test_geo_ip.py"]
+        ".github/workflows/ci.yml", ".gitignore", "README.md", "pyproject.toml",
+        "src/hookline_geo_ip/__init__.py", "src/hookline_geo_ip/py.typed",
+        "tests/test_geo_ip.py", "tox.ini"]
     project = tomllib.loads((target / "pyproject.toml").read_text(encoding="utf-8"))
     assert project["project"]["name"] == "hookline-geo_ip"
-    assert project["project"]["dependencies"] == ["hookline>=0.2"]
+    floor = "hookline>=" + hookline.__version__.rpartition(".")[0]  # this release's x.y
+    assert project["project"]["dependencies"] == [floor]
     assert project["project"]["entry-points"]["hookline.plugins"] == {"geo_ip": "hookline_geo_ip"}
-    assert project["project"]["optional-dependencies"]["test"] == ["pytest>=8"]
+    assert project["project"]["optional-dependencies"]["test"] == [
+        "pytest>=8", "mypy>=1.10", "ruff>=0.5", "tox>=4.11"]
     assert project["tool"]["setuptools"]["package-data"] == {"hookline_geo_ip": ["py.typed"]}
     for source in target.rglob("*.py"):
         ast.parse(source.read_text(encoding="utf-8"), str(source))
     assert "hookline_geo_ip" in (target / "README.md").read_text(encoding="utf-8")
     assert not [p for p in tmp_path.iterdir() if p != target]  # no staging folder left
+
+
+def _requirement_names(lines: list[str]) -> set[str]:
+    return {re.split(r"[<>=!~ ;\[]", line.strip(), maxsplit=1)[0].lower()
+            for line in lines if line.strip()}
+
+
+def test_tox_runs_the_tests_mypy_strict_and_ruff_with_what_the_test_extra_installs(
+    tmp_path: Path
+) -> None:
+    target = create_plugin("geo", tmp_path)
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(target / "tox.ini", encoding="utf-8")
+    assert [env.strip() for env in tox["tox"]["env_list"].split(",")] == ["py", "type", "lint"]
+    assert tox["testenv"]["commands"].strip() == "pytest {posargs}"
+    assert tox["testenv:type"]["commands"].strip() == "mypy {posargs}"
+    assert tox["testenv:lint"]["commands"].strip() == "ruff check src tests"
+    project = tomllib.loads((target / "pyproject.toml").read_text(encoding="utf-8"))
+    assert project["tool"]["mypy"] == {"strict": True, "files": ["src", "tests"]}
+    # hookline comes from HOOKLINE_PACKAGE when set, else from PyPI as the plugin requires it
+    deps = tox["testenv"]["deps"].strip().splitlines()
+    floor = "hookline>=" + hookline.__version__.rpartition(".")[0]
+    assert deps[0] == "{env:HOOKLINE_PACKAGE:" + floor + "}"
+    needed = _requirement_names([
+        line for section in ("testenv", "testenv:type", "testenv:lint")
+        for line in tox[section]["deps"].splitlines() if not line.strip().startswith("{")]
+        + [tox["tox"]["requires"]])
+    assert needed == {"pytest", "mypy", "ruff", "tox"}
+    assert needed <= _requirement_names(project["project"]["optional-dependencies"]["test"])
+    assert "HOOKLINE_PACKAGE" in (target / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_ci_workflow_runs_tox_and_git_ignores_what_tools_leave(tmp_path: Path) -> None:
+    target = create_plugin("geo", tmp_path)
+    workflow = (target / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8")
+    assert "python-version: ${{ matrix.python }}" in workflow
+    assert 'python: ["3.10", "3.11", "3.12", "3.13"]' in workflow
+    assert workflow.rstrip().endswith("- run: tox")
+    ignored = (target / ".gitignore").read_text(encoding="utf-8").split()
+    assert {".tox/", "__pycache__/", ".mypy_cache/", "*.egg-info/", "dist/"} <= set(ignored)
 
 
 def test_an_existing_folder_is_never_overwritten(tmp_path: Path) -> None:
@@ -93,6 +138,7 @@ def test_the_command_reports_what_it_wrote_and_what_to_do_next(
     assert out.startswith(f"created {tmp_path / 'hookline-geo'}/\n")
     assert "  src/hookline_geo/__init__.py\n" in out
     assert 'pip install -e ".[test]"' in out and "geo.blocked_kinds" in out
+    assert "  tox  " in out
     assert _new_plugin("geo", "--dir", str(tmp_path)) == 1
     assert "exists already" in capsys.readouterr().err
     assert _new_plugin("Geo", "--dir", str(tmp_path)) == 2

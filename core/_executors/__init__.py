@@ -1,7 +1,8 @@
 """Executors: how a source's batches are processed. The run loop commits what they yield.
 
 ``inline`` (the default) processes each batch in the calling process. ``process`` partitions
-the input by ``user_id`` among worker processes (see ``executors.process``). Every executor
+the input by ``user_id`` among worker processes (see ``executors.process``); ``dask`` among
+the workers of a Dask cluster (see ``executors.dask``). Every executor
 yields, for consecutive parts of a source, ``(end offset, end line, BatchResult)``; the run
 loop writes each in one transaction with the checkpoint, whatever produced it.
 """
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["EXECUTORS", "Executor", "InlineExecutor", "make_executor"]
 
-EXECUTORS = ("inline", "process")
+EXECUTORS = ("inline", "process", "dask")
 
 
 class InlineExecutor(Executor):
@@ -40,8 +41,8 @@ class InlineExecutor(Executor):
     def results(self, source: Source, offset: int, line: int
                 ) -> Iterator[tuple[int, int, BatchResult]]:
         from .._batch import complete, origin_of, process_batch
-        from .._sinks.sqlite import Rows
         from .._state import changes
+        from ..sinks import Rows
 
         origin, rows = origin_of(self.pipeline), Rows(self.pipeline.event_class)
         for batch in source.batches(self.config.batch_size, offset=offset, line=line):
@@ -53,13 +54,20 @@ class InlineExecutor(Executor):
 
 def make_executor(name: str, pipeline: Pipeline, config: Config, db: str, *,
                   workers: int | None, state: dict[str, dict[str, Any]],
-                  stored: Stored | None = None) -> Executor:
-    """The executor called ``name`` (``inline`` or ``process``). ``stored(ids)``: which event
-    ids the database holds (a worker process asks the database itself)."""
+                  stored: Stored | None = None, scheduler: str | None = None) -> Executor:
+    """The executor called ``name`` (``inline``, ``process`` or ``dask``; ``scheduler``: the
+    Dask scheduler's address, None for a local cluster of ``workers`` processes).
+    ``stored(ids)``: which event ids the database holds (a process worker asks the database
+    itself, through the sink's read-only view: ``hookline.sinks.open_reader(db)``)."""
     if name == "inline":
         return InlineExecutor(pipeline, config, db, state, stored)
     if name == "process":
         from .process import ProcessExecutor
 
         return ProcessExecutor(pipeline, config, db, workers=workers)
+    if name == "dask":
+        from .dask import DaskExecutor
+
+        return DaskExecutor(pipeline, config, db, workers=workers, scheduler=scheduler,
+                            state=state, stored=stored)
     raise ValueError(f"unknown executor {name!r}; use one of {', '.join(EXECUTORS)}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .._batch import BatchResult
@@ -31,6 +31,11 @@ class Executor(ABC):
     def quarantine(self, stage: str) -> None:
         """Take ``stage`` out of the batches not yet processed (the circuit breaker tripped)."""
         self.pipeline.quarantine(stage)
+
+    def describe(self) -> dict[str, Any]:
+        """What the report and the progress line say about where the batches ran, beside the
+        executor's name (the Dask executor: scheduler, workers, events per worker)."""
+        return {}
 
     def close(self) -> None:  # noqa: B027 - most executors hold nothing to release
         """Release workers; called once when the run ends, normally or not."""

@@ -6,8 +6,9 @@ lines whose ``user_id`` hashes to it (found in the raw bytes by a regular expres
 parsing), so a stateful stage sees all of one user's events, in input order. Workers rebuild
 the plugin set from the installed entry points and the run's configuration, refuse to start
 when their plugin versions differ from the parent's, and send back, per batch, compact
-results: the rows of ``events`` ready to insert, dead letters, aggregation partials, counts
-and state changes. The parent merges the workers' parts of each batch in input order and
+results: the rows of ``events`` ready to insert, dead letters, aggregation partials, counts,
+timings (the stages' latency samples, what ``timed()`` measured) and state changes. The
+parent merges the workers' parts of each batch in input order and
 commits it; the database ends up exactly as an inline run's.
 
 Workers end with their parent, even one killed with -9 (``PR_SET_PDEATHSIG`` on Linux, and
@@ -45,9 +46,9 @@ from multiprocessing.connection import wait
 from types import CodeType, FrameType
 from typing import TYPE_CHECKING, Any
 
-from .. import hookspecs
-from .._sinks.sqlite import DeadLetter, connect, read_state
+from .. import _logging, hookspecs
 from ..errors import ExecutorError, RemoteError, WorkerDied
+from ..sinks import DeadLetter
 from ._base import Executor
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ if TYPE_CHECKING:
     from .._pipeline import Pipeline
     from .._sources import Source
     from ..config import Config
-    from ..metrics import Histogram
+    from ..metrics import Histogram, Metrics
 
 __all__ = ["ExecutorError", "ProcessExecutor", "partition_of"]
 
@@ -98,17 +99,6 @@ def _mine(lines: list[tuple[int, bytes]], index: int, count: int) -> list[tuple[
         if crc32(found.group(1) if found else str(number).encode()) % count == index:
             kept.append((number, raw))
     return kept
-
-
-def _load_state(db: str, names: list[str]) -> dict[str, dict[str, Any]]:
-    """The committed state of the stages ``names``, read without writing to ``db``."""
-    if not names or not os.path.exists(db):
-        return {}
-    connection = connect(f"file:{db}?mode=ro", uri=True)  # as bound before plugins
-    try:
-        return read_state(connection, names)
-    finally:
-        connection.close()
 
 
 def _bound_to_parent(parent: int) -> None:
@@ -199,13 +189,15 @@ def _worker(index: int, count: int, spec: dict[str, Any], out: Any,
     """
     from .._batch import Recent, complete, origin_of, process_batch
     from .._pipeline import Pipeline
-    from .._sinks.sqlite import Rows, stored_ids
-    from .._sources import Source
+    from .._sources import open_input
     from .._state import changes, load
     from ..config import Config
-    from ..errors import RunAborted
+    from ..errors import RunAborted, SourceError
+    from ..sinks import Rows, open_reader
 
     try:
+        if spec.get("logging") is not None:
+            _logging.configure(*spec["logging"])
         config = Config.from_dict(spec["config"])
         pipeline = Pipeline.from_entry_points(config)
         versions = {r.name: r.version for r in pipeline.plugins.loaded()}
@@ -217,17 +209,19 @@ def _worker(index: int, count: int, spec: dict[str, Any], out: Any,
         pipeline.flags.active().__enter__()  # for this worker's life
         for stage in spec.get("quarantined", ()):
             pipeline.quarantine(stage)
+        # The committed state and ids, read through the sink's read-only view (the worker
+        # never writes; the parent commits).
+        reader = open_reader(spec["db"], pipeline)
         stateful = pipeline.stages()
-        load(stateful, _load_state(spec["db"], list(stateful)))
+        load(stateful, reader.load_state(stateful))
         rows = Rows(pipeline.event_class)
         origin = origin_of(pipeline)
-        source = Source(spec["source"])
+        source = open_input(spec["source"], pipeline)  # as the parent did, with its plugins
         batches = source.batches(config.batch_size, offset=spec["offset"], line=spec["line"])
         # Duplicates are set aside before the stages: the ids the database holds, and those
         # of the batches this worker sent that may not be committed yet (at most the queue's
         # depth and the one the parent is committing).
-        reader = connect(f"file:{spec['db']}?mode=ro", uri=True)
-        seen = Recent(lambda ids: stored_ids(reader, ids), depth=_DEPTH + 2)
+        seen = Recent(reader.seen_ids, depth=_DEPTH + 2)
         first = spec.get("first", 0)
         if watch is not None:
             watch[0] = 0  # started
@@ -257,12 +251,16 @@ def _worker(index: int, count: int, spec: dict[str, Any], out: Any,
                 "failures": [(stage, RemoteError(type(error).__name__, str(error)), line)
                              for stage, error, line in result.failures],
                 "state": changes(stateful),
+                "latency": _samples_since_last_batch(pipeline),
+                "timed": _timed_since_last_batch(),
             }))
-        latency = {name: s.latency for name, s in pipeline.stats.stages.items()}
-        out.put(("done", index, latency, _timed()))
+        reader.close()
+        out.put(("done", index))
     except RunAborted as exc:
         out.put(("abort", index, exc.stage, f"{type(exc.error).__name__}: {exc.error}",
                  exc.line))
+    except SourceError as exc:  # names the plugin and the line: a traceback would add noise
+        out.put(("error", index, str(exc)))
     except BaseException:
         out.put(("error", index, traceback.format_exc()))
 
@@ -383,10 +381,35 @@ def _exit_status(code: int | None) -> str:
     return f"exit status {code}"
 
 
-def _timed() -> Any:
-    """What this process's ``timed()`` behaviours recorded (None when none is in use)."""
+def _samples_since_last_batch(pipeline: Pipeline) -> dict[str, Histogram]:
+    """The latency samples each stage took since the previous batch, then forgotten here: they
+    travel with their batch, so that the parent's statistics (which the report, the
+    ``hookline_batch_committed`` observers and exporters read) hold every committed batch's,
+    as an inline run's do."""
+    from ..metrics import Histogram
+
+    samples = {}
+    for name, stats in pipeline.stats.stages.items():
+        if stats.latency.count:
+            samples[name] = taken = Histogram()
+            taken.merge(stats.latency)
+            stats.latency.reset()
+    return samples
+
+
+def _timed_since_last_batch() -> Metrics | None:
+    """What this process's ``timed()`` behaviours recorded since the previous batch (None
+    when none is in use), then forgotten here: it travels with its batch, like the latency
+    samples."""
     behaviors = sys.modules.get("hookline.behaviors")
-    return behaviors.DEFAULT_METRICS if behaviors is not None else None
+    if behaviors is None:
+        return None
+    from ..metrics import Metrics
+
+    taken = Metrics()
+    taken.merge(behaviors.DEFAULT_METRICS)
+    behaviors.DEFAULT_METRICS.reset()  # in place: the wrappers go on recording into it
+    return taken
 
 
 def _start_method() -> str:
@@ -417,14 +440,17 @@ class ProcessExecutor(Executor):
 
     def results(self, source: Source, offset: int, line: int
                 ) -> Iterator[tuple[int, int, BatchResult]]:
-        if source.is_stdin:
-            raise ExecutorError("the process executor reads files; use inline for stdin")
+        if not source.resumable:
+            raise ExecutorError(f"the process executor has each worker read the input itself; "
+                                f"{source.name!r} cannot be read again (stdin, or a source "
+                                "that is not resumable): use --executor inline for it")
         self.spec = {
             "config": self.config.as_dict(),
             "versions": {r.name: r.version for r in self.pipeline.plugins.loaded()},
             "scoped_flags": dict(self.pipeline.flags._scope.get()),
             "db": self.db, "source": source.name, "offset": offset, "line": line,
             "parent": os.getpid(), "stages": _stage_names(self.pipeline),
+            "logging": _logging.current(),  # a spawned worker logs as its parent does
         }
         self.end = (offset, line)  # where the last batch merged ends
         self.poison: dict[int, dict[int, tuple[str | None, str]]] = {}
@@ -459,14 +485,11 @@ class ProcessExecutor(Executor):
                 message = self._receive(index, number)
                 if message[0] == "done":
                     done += 1
-                    self._merge_latency(message[2])
-                    metrics = _timed()
-                    if message[3] is not None and metrics is not None:
-                        metrics.merge(message[3])
                     continue
                 _, _, sent, end_offset, end_line, payload = message
                 if sent != number:  # pragma: no cover - every worker sees the same batches
                     raise ExecutorError(f"worker {index} sent batch {sent}, not {number}")
+                self._merge_measures(payload)  # the batch comes with its timings
                 parts.append((end_offset, end_line, payload))
             if done == self.count:
                 return
@@ -549,9 +572,15 @@ class ProcessExecutor(Executor):
             result.state.extend(payload["state"])
         return result
 
-    def _merge_latency(self, latency: dict[str, Histogram]) -> None:
-        for name, histogram in latency.items():
+    def _merge_measures(self, payload: dict[str, Any]) -> None:
+        """Add a worker's timings of a batch to this process's: the stages' latency samples
+        to the run's statistics, and what ``timed()`` behaviours measured to theirs."""
+        for name, histogram in payload["latency"].items():
             self.pipeline.stats.stage(name).latency.merge(histogram)
+        if payload["timed"] is not None:
+            from ..behaviors import DEFAULT_METRICS
+
+            DEFAULT_METRICS.merge(payload["timed"])
 
     def quarantine(self, stage: str) -> None:
         """Quarantine ``stage`` here (the report) and in every worker, from the next batch each

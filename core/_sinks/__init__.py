@@ -1,8 +1,2 @@
-"""Where accepted events, dead letters and aggregates are written."""
-
-from __future__ import annotations
-
-from .jsonl import JSONLSink
-from .sqlite import DeadLetter, SQLiteSink
-
-__all__ = ["DeadLetter", "JSONLSink", "SQLiteSink"]
+"""The sinks that come with hookline: SQLite (the default), PostgreSQL, and the ``--jsonl``
+file written beside either. The interface they implement is public: ``hookline.sinks``."""

@@ -1,4 +1,4 @@
-"""The SQLite sink, the embedded default.
+"""The SQLite sink, the embedded default (``--db hookline.db``, ``--db sqlite:///path``).
 
 Tables: ``events`` (one row per accepted event, one column per schema field, plugin fields
 included), ``dead_letters`` (the original line and why it was refused), the aggregate tables,
@@ -13,56 +13,47 @@ duplicate (dead-lettered with that reason), never inserted twice.
 from __future__ import annotations
 
 import json
-import operator
 import os
+import re
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, ClassVar
 
 from .._schema import Event
-from ..aggregates import (
-    AGGREGATE_TABLES,
-    Aggregation,
-    create_statement,
-    kind_statement,
-    upsert_statement,
-)
-from ..fields import Boolean, Field, Integer, List, Mapping, Nested, Number, Timestamp
+from ..aggregates import AGGREGATE_TABLES, create_statement, kind_statement, upsert_statement
+from ..errors import UsageError
+from ..fields import Boolean, Field, Integer, List, Nested, Number, Timestamp
+from ..fields import Mapping as MappingField
+from ..sinks import DeadLetter, Rows, Sink, SinkBatch, SinkReader, StoredDeadLetter, mask_url
+from ._sql import DEAD_COLUMNS, Dialect, History
 
-__all__ = ["DeadLetter", "Rows", "SQLiteSink", "WriterLock", "connect", "read_state",
+__all__ = ["DeadLetter", "Rows", "SQLiteSink", "WriterLock", "connect", "path_of", "read_state",
            "stored_ids"]
 
-#: ``sqlite3.connect`` as it was when hookline's sink was imported, before any plugin: a
-#: plugin that patches it (to an in-memory database, say) does not redirect a run's writes.
-connect = sqlite3.connect
+#: ``connect`` of sqlite3's implementation module, not the ``sqlite3.connect`` attribute a
+#: plugin may have patched (to an in-memory database, say) before this module was imported:
+#: such a patch does not redirect a run's writes.
+connect = sqlite3.dbapi2.connect
 
 
-@dataclass
-class DeadLetter:
-    """An input line that did not become an accepted event, and why."""
 
-    payload: str
-    reason: str
-    stage: str | None = None
-    error: str | None = None
-    line: int | None = None
-    source: str | None = None
-    plugin: str | None = None
-    distribution: str | None = None
-    version: str | None = None
-    #: How many times ``hookline replay`` has run this letter's event (its state changes are
-    #: kept on the first processing and the first replay only).
-    replays: int = 0
-    #: The ``event_id`` of an event a stage refused or failed on (it counts as seen: a
-    #: re-delivery of it is a duplicate); None for a line no stage saw.
-    event_id: str | None = None
+def _starts_with(column: str, prefix: str) -> tuple[str, list[Any]]:
+    return f"substr({column}, 1, ?) = ?", [len(prefix), prefix]
 
 
-_DEAD_COLUMNS = ("payload", "reason", "stage", "error", "line", "source", "plugin",
-                 "distribution", "version", "replays", "event_id")
+def _report(text: str | None) -> dict[str, Any] | None:
+    report: dict[str, Any] | None = json.loads(text) if text else None
+    return report
+
+
+#: How SQLite words what :class:`~hookline._sinks._sql.History` asks (times are stored as
+#: seconds since the epoch, reports as JSON text; ``LIMIT -1`` is no limit).
+_DIALECT = Dialect(
+    mark="?", starts_with=_starts_with, contains="instr(lower({column}), lower(?)) > 0",
+    epoch="{column}", no_limit=-1, newest_first="started_at DESC, rowid DESC",
+    missing_table=(sqlite3.OperationalError,), report=_report)
 
 
 def _sql_type(field: Field[Any]) -> str:
@@ -70,71 +61,58 @@ def _sql_type(field: Field[Any]) -> str:
         return "INTEGER"
     if isinstance(field, Number):
         return "REAL"
-    if isinstance(field, (List, Mapping, Nested)):
+    if isinstance(field, (List, MappingField, Nested)):
         return "TEXT"  # JSON
     return "TEXT"
-
-
-def _is_json(field: Field[Any]) -> bool:
-    return isinstance(field, (List, Mapping, Nested))
 
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-class Rows:
-    """How events of one schema become rows of ``events``: a value per field, in schema
-    order, lists, mappings and nested events as compact JSON text.
-
-    Made wherever events are processed, so that a worker process ships rows, not events.
-    """
-
-    def __init__(self, event_class: type[Event]) -> None:
-        self.fields = list(event_class.__fields__.items())
-        self.names = [name for name, _ in self.fields]
-        #: Where ``event_id`` is in a row.
-        self.id_index = self.names.index("event_id")
-        self._values = operator.itemgetter(*self.names) if len(self.names) > 1 else (
-            lambda values: (values[self.names[0]],))
-        #: Where the fields stored as JSON text (lists, mappings, nested events) are.
-        self._json_at = [at for at, (_, field) in enumerate(self.fields) if _is_json(field)]
-
-    def __call__(self, event: Event) -> tuple[Any, ...]:
-        row = self._values(event.__dict__)
-        if not self._json_at:
-            return row
-        values = list(row)
-        for at in self._json_at:
-            value = values[at]
-            if value:  # None stays NULL; [] and {} need no encoder
-                values[at] = _encode(value)
-            elif value is not None:
-                values[at] = "[]" if type(value) is list else "{}"
-        return tuple(values)
-
-    def json_line(self, row: tuple[Any, ...]) -> str:
-        """The event of ``row`` as one compact JSON object, as ``event.to_dict()`` dumps."""
-        texts = [_encode(value) for value in row]
-        for at in self._json_at:  # already JSON text, unless NULL
-            if row[at] is not None:
-                texts[at] = row[at]
-        return "{" + ",".join(f"{_encode(name)}:{text}"
-                              for name, text in zip(self.names, texts)) + "}"
+def path_of(url: str) -> str:
+    """The file of a SQLite ``--db``: a plain path as it is, ``sqlite:///path`` its path
+    (``sqlite:///out.db`` is relative, ``sqlite:////srv/out.db`` absolute; a subclass offered
+    for another scheme reads its URLs alike)."""
+    found = _URL.match(url)
+    if found is None:
+        return url
+    if not found["path"].startswith("/") or found["path"] == "/":
+        raise UsageError(f"--db {mask_url(url)}: write a SQLite URL as {found['scheme']}:///path "
+                         "(three slashes, then the path), or give the path alone")
+    return found["path"][1:]
 
 
-class SQLiteSink:
+_URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://(?P<path>.*)", re.DOTALL)
+
+
+#: What to do about the database file, by what SQLite said about it.
+_ADVICE = (
+    (("readonly", "read-only"), "make the file writable (and its folder, where SQLite keeps "
+     "its -wal and -shm files), or give --db a path you can write to"),
+    (("not a database", "malformed", "disk image", "file is encrypted"),
+     "the file is not a SQLite database or is damaged: move it aside (keep it to inspect) and "
+     "run again to start a new database, or give another --db"),
+    (("unable to open", "cannot open"), "check that its folder exists and that you may write "
+     "there, or give another --db"),
+    (("full",), "free some disk space, then run again: the run resumes after its last commit"),
+    (("locked", "busy"), "another process holds the database: wait for it, or use another --db"),
+)
+
+
+class SQLiteSink(History, Sink):
     """Writes batches to one SQLite database (WAL mode), each in one transaction."""
 
-    def __init__(self, path: str, event_class: type[Event], *, run_id: str = "") -> None:
-        self.path = path
-        self.event_class = event_class
-        self.run_id = run_id
-        self.connection = connect(path, isolation_level=None)
+    database_errors: ClassVar[tuple[type[BaseException], ...]] = (sqlite3.Error,)
+    dialect = _DIALECT
+
+    def __init__(self, url: str, event_class: type[Event], *, run_id: str = "") -> None:
+        super().__init__(url, event_class, run_id=run_id)
+        self.path = self.path_for(url)
+        self.connection = connect(self.path, isolation_level=None)
         self.connection.execute("PRAGMA journal_mode=WAL")
         self.connection.execute("PRAGMA synchronous=NORMAL")
         self.connection.execute("PRAGMA busy_timeout=10000")
-        self.rows = Rows(event_class)
         self._fields = self.rows.fields
         self._create_tables()
         columns = ", ".join(_quote(name) for name, _ in self._fields)
@@ -142,6 +120,26 @@ class SQLiteSink:
         self._insert_event = f"INSERT INTO events ({columns}) VALUES ({marks})"
         self._by_kind = kind_statement(self.rows.names)
         self._tables = set(AGGREGATE_TABLES)  # aggregation tables that exist
+
+    @classmethod
+    def advice(cls, problem: str) -> str:
+        """The fix for what SQLite said about the file."""
+        lowered = problem.lower()
+        return next((text for words, text in _ADVICE if any(word in lowered for word in words)),
+                    "check the file, or give another --db")
+
+    @classmethod
+    def path_for(cls, url: str) -> str:
+        """The database file of ``url`` (:func:`path_of`; a subclass may map URLs otherwise)."""
+        return path_of(url)
+
+    @classmethod
+    def exists(cls, url: str) -> bool:
+        return os.path.isfile(cls.path_for(url))
+
+    @classmethod
+    def reader(cls, url: str) -> SinkReader:
+        return _Reader(cls.path_for(url))
 
     def _create_tables(self) -> None:
         db = self.connection
@@ -187,27 +185,36 @@ class SQLiteSink:
             "value TEXT NOT NULL, PRIMARY KEY (stage, key))"
         )
 
-    def checkpoint(self, source_key: str) -> tuple[int, int]:
-        """(byte offset, line number) already committed for a source; (0, 0) if none."""
+    def check_writable(self) -> None:
+        """Try a write and undo it: a database the run cannot write to (a read-only file, say)
+        stops the run now, before any input is read, not at the first commit."""
+        connection = self.connection
+        version = int(connection.execute("PRAGMA user_version").fetchone()[0])
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            connection.execute(f"PRAGMA user_version = {version}")
+        finally:
+            connection.execute("ROLLBACK")
+
+    def checkpoint(self, key: str) -> tuple[int, int]:
         row = self.connection.execute(
-            "SELECT offset, line FROM checkpoints WHERE source = ?", (source_key,)
+            "SELECT offset, line FROM checkpoints WHERE source = ?", (key,)
         ).fetchone()
         return (row[0], row[1]) if row else (0, 0)
 
     def load_state(self, stages: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """The committed state of each of the stateful ``stages`` (see :func:`read_state`)."""
         return read_state(self.connection, stages)
 
-    def dead_letters(self, after_id: int, limit: int
-                     ) -> list[tuple[int, str, int | None, str, int]]:
-        """``(id, payload, line, source, replays)`` of the dead letters after ``after_id``, in
-        order."""
-        return self.connection.execute(
-            "SELECT id, payload, line, source, replays FROM dead_letters WHERE id > ? "
-            "ORDER BY id LIMIT ?", (after_id, limit)).fetchall()
+    def dead_letters(self, after_id: int, limit: int) -> list[StoredDeadLetter]:
+        return [StoredDeadLetter(*row) for row in self.connection.execute(
+            "SELECT id, payload, line, source, replays, event_id FROM dead_letters WHERE id > ? "
+            "ORDER BY id LIMIT ?", (after_id, limit))]
+
+    def last_dead_letter_id(self) -> int:
+        [(last,)] = self.connection.execute("SELECT coalesce(max(id), 0) FROM dead_letters")
+        return int(last)
 
     def existing_ids(self, event_ids: Sequence[str]) -> set[str]:
-        """Which of ``event_ids`` are already stored."""
         return stored_ids(self.connection, event_ids, letters=False)
 
     #: The event ids on the dead letters stages wrote, held while there are at most
@@ -217,8 +224,7 @@ class SQLiteSink:
     _HOLD = 100_000
 
     def seen_ids(self, event_ids: Sequence[str]) -> set[str]:
-        """Which of ``event_ids`` the stages have seen already: stored, or dead-lettered by a
-        stage (see :func:`stored_ids`). This sink's run is the one writer (:meth:`lock_writer`),
+        """See :meth:`Sink.seen_ids`. This sink's run is the one writer (:meth:`lock_writer`),
         so the letter ids it holds stay true as it commits."""
         if self._letter_ids is None:
             read = {event_id for (event_id,) in self.connection.execute(
@@ -241,45 +247,31 @@ class SQLiteSink:
             if len(held) > self._HOLD:
                 self._letter_ids = False
 
-    def commit(
-        self,
-        rows: Sequence[tuple[Any, ...]],
-        dead_letters: Sequence[DeadLetter],
-        checkpoint: tuple[str, int, int] | None,
-        state: Sequence[tuple[str, str, str | None]] = (),
-        replayed: Sequence[int] = (),
-        outputs: Sequence[tuple[str, int]] = (),
-        aggregations: Sequence[Aggregation] = (),
-    ) -> None:
-        """Write one batch, the stage state it changed and its checkpoint in one transaction.
-
-        ``state``: ``(stage, key, JSON text)`` of each key changed, None for one deleted.
-        ``rows``: the accepted events, as :class:`Rows` makes them; the built-in aggregate
-        table ``agg_by_kind`` is updated from them. ``aggregations``: the batch's partials of
-        ``agg_by_user`` and of the plugins' aggregations. ``replayed``: ids of dead letters
-        this batch re-ran (``hookline replay``); they are deleted in the same transaction,
-        their outcome written in their place. ``outputs``: ``(key, committed length)`` of
-        other sinks written before this commit.
-        """
+    def commit(self, batch: SinkBatch) -> None:
+        """See :meth:`Sink.commit`: one ``BEGIN IMMEDIATE`` transaction. ``agg_by_kind`` is
+        updated by one ``GROUP BY`` over the rows just inserted."""
         db = self.connection
+        rows, dead_letters = batch.rows, batch.dead_letters
         now = time.time()
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.executemany("DELETE FROM dead_letters WHERE id = ?", [(i,) for i in replayed])
+            db.executemany("DELETE FROM dead_letters WHERE id = ?",
+                           [(i,) for i in batch.replayed])
             if rows:
                 [(last,)] = db.execute("SELECT coalesce(max(rowid), 0) FROM events")
                 self._insert_rows(rows, dead_letters)
                 if self._by_kind is not None:
                     db.execute(self._by_kind, (last,))
-            for aggregation in aggregations:
+            for aggregation in batch.aggregations:
                 if aggregation.table not in self._tables:
                     db.execute(create_statement(aggregation))
                     self._tables.add(aggregation.table)
                 db.executemany(upsert_statement(aggregation), list(aggregation.rows()))
-            letters = [(self.run_id, now, *(getattr(d, c) for c in _DEAD_COLUMNS))
+            letters = [(self.run_id, now, *(getattr(d, c) for c in DEAD_COLUMNS))
                        for d in dead_letters]
             _savepoint(db, lambda: db.executemany(_INSERT_DEAD, letters),
                        lambda _: db.executemany(_INSERT_DEAD, map(_storable, letters)))
+            state = batch.state
             db.executemany(
                 "INSERT INTO stage_state (stage, key, value) VALUES (?, ?, ?) "
                 "ON CONFLICT(stage, key) DO UPDATE SET value = excluded.value",
@@ -289,14 +281,15 @@ class SQLiteSink:
             db.executemany(
                 "INSERT INTO checkpoints (source, offset, line, updated_at) VALUES (?, ?, 0, ?) "
                 "ON CONFLICT(source) DO UPDATE SET offset = excluded.offset, "
-                "updated_at = excluded.updated_at", [(key, size, now) for key, size in outputs])
-            if checkpoint is not None:
+                "updated_at = excluded.updated_at",
+                [(key, size, now) for key, size in batch.outputs])
+            if batch.checkpoint is not None:
                 db.execute(
                     "INSERT INTO checkpoints (source, offset, line, updated_at) "
                     "VALUES (?, ?, ?, ?) ON CONFLICT(source) DO UPDATE SET "
                     "offset = excluded.offset, line = excluded.line, "
                     "updated_at = excluded.updated_at",
-                    (*checkpoint, now),
+                    (*batch.checkpoint, now),
                 )
             db.execute("COMMIT")
         except BaseException:
@@ -304,8 +297,7 @@ class SQLiteSink:
             raise
         self._held(dead_letters)
 
-    def _insert_rows(self, rows: Sequence[tuple[Any, ...]],
-                     dead_letters: Sequence[DeadLetter]) -> None:
+    def _insert_rows(self, rows: list[tuple[Any, ...]], dead_letters: list[DeadLetter]) -> None:
         """Insert the accepted events. Validation keeps out what SQLite cannot store, but
         should a row hold such a value, it must not roll back its batch on every run: the
         rows are then inserted one by one, and each that fails moves from ``rows`` to
@@ -314,8 +306,6 @@ class SQLiteSink:
         db = self.connection
 
         def one_by_one(error: BaseException) -> None:
-            if not isinstance(rows, list) or not isinstance(dead_letters, list):
-                raise error  # nothing to report the row through
             kept = []
             for row in rows:
                 try:
@@ -330,19 +320,50 @@ class SQLiteSink:
 
         _savepoint(db, lambda: db.executemany(self._insert_event, rows), one_by_one)
 
-    def record_run(self, started_at: float, report: dict[str, Any]) -> None:
+    def record_run(self, started_at: float, report: Mapping[str, Any]) -> None:
         self.connection.execute(
             "INSERT OR REPLACE INTO runs (run_id, started_at, finished_at, report) "
             "VALUES (?, ?, ?, ?)",
             (self.run_id, started_at, time.time(), json.dumps(report)),
         )
 
+    def read_table(self, name: str) -> list[dict[str, Any]]:
+        cursor = self.connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
+        if cursor.fetchone() is None:
+            return []
+        cursor = self.connection.execute(f"SELECT * FROM {_quote(name)}")
+        columns = [column[0] for column in cursor.description]
+        return [dict(zip(columns, row)) for row in cursor]
+
+    def checkpoint_keys(self) -> list[str]:
+        return [key for (key,) in self.connection.execute("SELECT source FROM checkpoints")]
+
+    def reset(self, tables: Sequence[str]) -> None:
+        """See :meth:`Sink.reset`: one transaction; an aggregation table that does not exist
+        is skipped."""
+        db = self.connection
+        present = {name for (name,) in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        names = ["events", "dead_letters", *AGGREGATE_TABLES, *tables, "stage_state",
+                 "checkpoints"]
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for name in dict.fromkeys(names):
+                if name in present:
+                    db.execute(f"DELETE FROM {_quote(name)}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self._letter_ids = None
+
     #: The lock this sink's run holds on the database (:meth:`lock_writer`).
     _writer: WriterLock | None = None
 
     def lock_writer(self, on_wait: Callable[[str], None] | None = None) -> None:
         """Become the one writing run of this database (waiting for another, saying so with
-        ``on_wait``) until :meth:`close`."""
+        ``on_wait``) until :meth:`close` (see :class:`WriterLock`)."""
         if self._writer is None:
             self._writer = WriterLock(self.path, on_wait)
 
@@ -353,8 +374,31 @@ class SQLiteSink:
             self._writer = None
 
 
-_INSERT_DEAD = ("INSERT INTO dead_letters (run_id, created_at, " + ", ".join(_DEAD_COLUMNS)
-                + ") VALUES (?, ?, " + ", ".join("?" for _ in _DEAD_COLUMNS) + ")")
+class _Reader(History):
+    """A read-only connection to a SQLite database that a run may be writing (WAL mode lets
+    it read the last commit); nothing to read while the file does not exist."""
+
+    dialect = _DIALECT
+
+    def __init__(self, path: str) -> None:
+        self.connection = (connect(f"file:{path}?mode=ro", uri=True)  # as bound before plugins
+                           if os.path.exists(path) else None)
+
+    def load_state(self, stages: Iterable[str]) -> dict[str, dict[str, Any]]:
+        if self.connection is None:
+            return {stage: {} for stage in stages}
+        return read_state(self.connection, stages)
+
+    def seen_ids(self, event_ids: Sequence[str]) -> set[str]:
+        return set() if self.connection is None else stored_ids(self.connection, event_ids)
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+
+
+_INSERT_DEAD = ("INSERT INTO dead_letters (run_id, created_at, " + ", ".join(DEAD_COLUMNS)
+                + ") VALUES (?, ?, " + ", ".join("?" for _ in DEAD_COLUMNS) + ")")
 
 #: What binding a value SQLite cannot store raises (not a locked or full database).
 _UNSTORABLE = (OverflowError, UnicodeError, ValueError, TypeError, sqlite3.InterfaceError,
@@ -505,32 +549,3 @@ def read_state(connection: sqlite3.Connection, stages: Iterable[str]
     except sqlite3.OperationalError:  # no stage_state table: nothing committed
         pass
     return state
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Event):
-        return value.to_dict()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def _compact_encoder() -> Callable[[Any], str]:
-    """``json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_plain)``, made
-    once: ``JSONEncoder.encode`` builds its C encoder again on every call, which costs more
-    than encoding a short list."""
-    encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_plain)
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # no C accelerator (another Python implementation)
-        return encoder.encode
-    encode = make({}, _plain, json.encoder.encode_basestring, None, ":", ",", False, False,
-                  True)  # {}: circular references are refused, as json.dumps does
-    join = "".join
-
-    def compact(value: Any) -> str:
-        if isinstance(value, str):  # the C encoder's one-shot path wants a container
-            return encoder.encode(value)
-        return join(encode(value, 0))
-
-    return compact
-
-
-_encode = _compact_encoder()

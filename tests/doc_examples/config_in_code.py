@@ -10,6 +10,6 @@ in_code = Config(
     plugins=("fraud", "ranking"),
     batch_size=1000,
     plugin_settings={"fraud": {"blocked": ["XTS", "XXX", "XAU"]}},
-    flags={"ranking.boost_new_users": 0.25},
+    flags={"ranking.experimental": 0.25},
 )
 strict = in_code.with_(strict=True)

@@ -204,7 +204,7 @@ def test_each_violation_installed_as_a_wheel_is_refused_and_listed_by_check(
     # 4. hookline check --format json: the same, per distribution
     json_check = env.hookline("check", "--format", "json", check=False)
     assert json_check.returncode == 1
-    checked = {p["distribution"]: p for p in json.loads(json_check.stdout)}
+    checked = {p["distribution"]: p for p in json.loads(json_check.stdout)["plugins"]}
     assert sorted(checked) == sorted(["plugin-tagger", *(f"plugin-{c}" for c in ONE_EACH)])
     assert (checked["plugin-tagger"]["status"], checked["plugin-tagger"]["violations"]) == (
         "ok", [])

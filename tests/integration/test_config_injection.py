@@ -26,6 +26,9 @@ from .conftest import ROOT, Env
 from .wheels import make_wheel
 
 STAGE = "fraud.blocked_currency"
+#: Every stage of hookline-fraud, the first one the events meet first: ``fraud.*`` selects them.
+FRAUD_STAGES = (STAGE, "fraud.blocked_user", "fraud.amount_limit", "fraud.velocity",
+                "fraud.sequence")
 
 #: 60 events the schema accepts, every fourth one paid in a currency hookline-fraud blocks;
 #: then a line that is not JSON and an event with a negative amount, which are dead-lettered
@@ -56,9 +59,10 @@ BEHAVIORS = """\
 "fraud.*" = ["timed()", "logged(level='WARNING')"]
 """
 
-#: What ``logged`` writes per call (Python's last-resort handler prints WARNING records to
-#: stderr when the application configures no logging, as the hookline command does not).
-LOG_LINE = re.compile(r"^(\S+) (ok|rejected|error) in \d+\.\d{3} ms(?:: (.*))?$", re.M)
+#: What ``logged`` writes per call, as the hookline command logs it on stderr
+#: (``WARNING hookline.behaviors: fraud.blocked_currency ok in 0.004 ms``).
+LOG_LINE = re.compile(r"^WARNING hookline\.behaviors: (\S+) (ok|rejected|error) in "
+                      r"\d+\.\d{3} ms(?:: (.*))?$", re.M)
 
 
 @pytest.fixture(scope="session")
@@ -123,7 +127,7 @@ def test_behaviours_from_config_wrap_the_installed_fraud_stage_and_plugins_lists
     installed = _package_digest(env)
 
     # Without configuration: no behaviour on any stage, nothing timed, nothing logged.
-    assert _stages(env) == {STAGE: [], "fraudwatch.watch": []}
+    assert _stages(env) == {**{stage: [] for stage in FRAUD_STAGES}, "fraudwatch.watch": []}
     plain, plain_metrics, plain_stderr = _run(env, events, "plain")
     assert plain["read"] == len(LINES) and plain["balanced"]
     assert plain["dead_letters_by_stage"][STAGE] == sum(BLOCKED.values())
@@ -142,6 +146,7 @@ def test_behaviours_from_config_wrap_the_installed_fraud_stage_and_plugins_lists
     where = f"{config.resolve()} [behaviors] 'fraud.*'"
     assert injected == [{"spec": "timed()", "source": where},
                         {"spec": "logged(level='WARNING')", "source": where}]
+    assert all(stages[stage] == injected for stage in FRAUD_STAGES)
 
     wrapped, metrics, stderr = _run(env, events, "wrapped")
     # What the stage decides is unchanged: the same events accepted, the same dead letters.
@@ -149,8 +154,10 @@ def test_behaviours_from_config_wrap_the_installed_fraud_stage_and_plugins_lists
     # timed(): every call counted (each schema-valid event once; Reject is a call, not an
     # error), under the stage's qualified name, in the report and in the metrics file.
     timed = wrapped["sections"]["timed"]
-    assert list(timed) == [STAGE]
+    assert sorted(timed) == sorted(FRAUD_STAGES)
     assert (timed[STAGE]["calls"], timed[STAGE]["errors"]) == (len(VALID), 0)
+    assert all(timed[stage]["calls"] == len(VALID) - sum(BLOCKED.values())  # the rest go on
+               for stage in FRAUD_STAGES[1:])
     assert timed[STAGE]["p50_us"] > 0 and timed[STAGE]["p99_us"] >= timed[STAGE]["p50_us"]
     assert f'hookline_timed_calls_total{{stage="{STAGE}"}} {len(VALID)}\n' in metrics
     assert f'hookline_timed_errors_total{{stage="{STAGE}"}} 0\n' in metrics
@@ -160,16 +167,17 @@ def test_behaviours_from_config_wrap_the_installed_fraud_stage_and_plugins_lists
                                        if line.startswith("hookline_timed"))
     # logged(level='WARNING'): one record per call, with the outcome and the reject reason.
     records = LOG_LINE.findall(stderr)
-    assert {stage for stage, _, _ in records} == {STAGE}
-    assert Counter(outcome for _, outcome, _ in records) == {
+    assert {stage for stage, _, _ in records} == set(FRAUD_STAGES)
+    assert Counter(outcome for stage, outcome, _ in records if stage == STAGE) == {
         "ok": len(VALID) - sum(BLOCKED.values()), "rejected": sum(BLOCKED.values())}
     assert Counter(detail for _, outcome, detail in records if outcome == "rejected") == {
-        f"currency {code!r} is blocked": count for code, count in BLOCKED.items()}
+        f"blocked_currency: currency {code!r} is blocked": count
+        for code, count in BLOCKED.items()}
 
     # The package is what pip installed, byte for byte; without the file, the stage is bare.
     assert _package_digest(env) == installed
     config.unlink()
-    assert _stages(env) == {STAGE: [], "fraudwatch.watch": []}
+    assert _stages(env) == {**{stage: [] for stage in FRAUD_STAGES}, "fraudwatch.watch": []}
 
 
 #: A bad spec per kind of mistake, and what the error must say after

@@ -39,8 +39,8 @@ def test_readme_main_command_runs_the_demo_through_the_three_plugins(env: Env) -
     db = env.work / "hookline.db"
     fraud = _rows(db, "SELECT reason, count(*) FROM dead_letters WHERE plugin = 'fraud' "
                       "GROUP BY reason ORDER BY reason")
-    assert [reason for reason, _ in fraud] == ["currency 'XTS' is blocked",
-                                               "currency 'XXX' is blocked"]
+    assert [reason for reason, _ in fraud] == ["blocked_currency: currency 'XTS' is blocked",
+                                               "blocked_currency: currency 'XXX' is blocked"]
     assert _rows(db, "SELECT count(*) FROM events WHERE score IS NULL") == [(0,)]
     assert _rows(db, "SELECT count(*) FROM events WHERE currency IN ('XTS', 'XXX')") == [(0,)]
 

@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 import sys
 import textwrap
-from contextlib import closing
 from pathlib import Path
-from typing import Any
+
+from _db import rows as rows  # the tests' one reader of a database, for this folder's too
 
 from hookline._generate import write_jsonl
 from hookline.testing import write_installed
@@ -69,11 +68,6 @@ class Env:
     def start(self, *args: str, **extra: str) -> subprocess.Popen[str]:
         return subprocess.Popen(self.argv(*args), cwd=self.work, env=self.environ(**extra),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def rows(db: Path, sql: str, *parameters: Any) -> list[tuple[Any, ...]]:
-    with closing(sqlite3.connect(db)) as connection:
-        return connection.execute(sql, parameters).fetchall()
 
 
 def no_traceback(result: subprocess.CompletedProcess[str]) -> None:

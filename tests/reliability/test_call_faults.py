@@ -9,7 +9,6 @@ import functools
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _db import every_line_once, rows
 
 import hookline
 from hookline.config import Config
@@ -41,21 +41,6 @@ def _run(tmp_path: Path, plugins: list[Any], count: int = 20, **config: Any
     report = hookline.run([str(_input(tmp_path / "in.jsonl", count))], db=str(db),
                           pipeline=pipeline, config=settings)
     return report, db
-
-
-def _rows(db: Path, query: str) -> list[Any]:
-    connection = sqlite3.connect(db)
-    try:
-        return connection.execute(query).fetchall()
-    finally:
-        connection.close()
-
-
-def _every_line_once(report: hookline.Report, db: Path, count: int) -> None:
-    assert report.accepted + report.dropped + report.dead_lettered == count == report.read
-    stored = _rows(db, "SELECT count(*) FROM events")[0][0]
-    dead = _rows(db, "SELECT count(*) FROM dead_letters")[0][0]
-    assert (stored, dead) == (report.accepted, report.dead_lettered)
 
 
 # -- case 6: nothing a stage raises ends the run ---------------------------------------------
@@ -85,9 +70,9 @@ def test_a_stage_raising_a_base_exception_fails_only_that_event(tmp_path: Path, 
                 _EXITS[how]()
 
     report, db = _run(tmp_path, [("team", Exiting)], count=20)
-    _every_line_once(report, db, 20)
+    every_line_once(report, db, 20)
     assert (report.accepted, report.dead_lettered) == (18, 2)
-    letters = _rows(db, "SELECT stage, reason, plugin FROM dead_letters")
+    letters = rows(db, "SELECT stage, reason, plugin FROM dead_letters")
     assert {stage for stage, _, _ in letters} == {"team.call_exiting"}
     assert {plugin for _, _, plugin in letters} == {"team"}
     assert all(reason.startswith("team.call_exiting raised ") for _, reason, _ in letters)
@@ -110,8 +95,8 @@ def test_hookline_run_exits_0_when_a_stage_calls_sys_exit(tmp_path: Path) -> Non
         [sys.executable, "-m", "hookline.cli", "run", str(_input(tmp_path / "in.jsonl", 5)),
          "--db", str(db)], capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 0, done.stderr
-    assert _rows(db, "SELECT count(*) FROM events") == [(4,)]
-    assert _rows(db, "SELECT line, stage, reason, plugin, distribution FROM dead_letters") == [
+    assert rows(db, "SELECT count(*) FROM events") == [(4,)]
+    assert rows(db, "SELECT line, stage, reason, plugin, distribution FROM dead_letters") == [
         (3, "exiter.exit", "exiter.exit raised SystemExit: 3", "exiter", "exiter-plugin")]
 
 
@@ -127,7 +112,7 @@ def test_a_real_ctrl_c_still_stops_the_run(tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt) as raised:
         _run(tmp_path, [("team", Slow)], count=60, batch_size=10)
     assert isinstance(raised.value, Interrupted)
-    assert _rows(tmp_path / "out.db", "SELECT count(*) FROM events") == [(30,)]
+    assert rows(tmp_path / "out.db", "SELECT count(*) FROM events") == [(30,)]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
@@ -146,8 +131,8 @@ def test_a_stuck_stage_is_timed_out_and_the_run_goes_on(tmp_path: Path) -> None:
     started = time.monotonic()
     report, db = _run(tmp_path, [("team", Stuck)], count=15, stage_timeout=0.3)
     assert time.monotonic() - started < 10
-    _every_line_once(report, db, 15)
-    letters = _rows(db, "SELECT line, stage, reason, error FROM dead_letters ORDER BY line")
+    every_line_once(report, db, 15)
+    letters = rows(db, "SELECT line, stage, reason, error FROM dead_letters ORDER BY line")
     assert [(line, stage) for line, stage, _, _ in letters] == [(5, "team.call_stuck"),
                                                                 (12, "team.call_stuck")]
     assert all(reason == "timeout after 0.3 s in team.call_stuck" for _, _, reason, _ in letters)
@@ -165,8 +150,8 @@ def test_a_stage_that_swallows_the_timeout_is_interrupted_again(tmp_path: Path) 
                 time.sleep(3600)
 
     report, db = _run(tmp_path, [("team", Stubborn)], count=4, stage_timeout=0.2)
-    assert _rows(db, "SELECT line, stage FROM dead_letters") == [(2, "team.call_stubborn")]
-    _every_line_once(report, db, 4)
+    assert rows(db, "SELECT line, stage FROM dead_letters") == [(2, "team.call_stubborn")]
+    every_line_once(report, db, 4)
 
 
 def test_the_time_limit_is_off_with_zero(tmp_path: Path) -> None:
@@ -209,8 +194,8 @@ def test_the_time_limit_holds_outside_the_main_thread(tmp_path: Path) -> None:
     thread.join(20)
     assert not thread.is_alive()
     report, db = outcome[0]
-    assert _rows(db, "SELECT line, stage FROM dead_letters") == [(3, "team.call_spin")]
-    _every_line_once(report, db, 5)
+    assert rows(db, "SELECT line, stage FROM dead_letters") == [(3, "team.call_spin")]
+    every_line_once(report, db, 5)
 
 
 def test_the_watchdog_leaves_no_thread_and_no_handler_behind(tmp_path: Path) -> None:
@@ -249,11 +234,11 @@ def test_async_stages_overlap_their_awaits_and_keep_each_users_order(tmp_path: P
     started = time.monotonic()
     report, db = _run(tmp_path, [("team", Remote)], count=400)
     assert time.monotonic() - started < 2  # 400 x 10 ms one after another is 4 s
-    _every_line_once(report, db, 400)
+    every_line_once(report, db, 400)
     assert report.accepted == 400
     for ids in seen.values():
         assert ids == sorted(ids)  # one user's events in input order
-    stored = _rows(db, "SELECT event_id FROM events WHERE tags = '[\"looked-up\"]'")
+    stored = rows(db, "SELECT event_id FROM events WHERE tags = '[\"looked-up\"]'")
     assert len(stored) == 400
 
 
@@ -271,8 +256,8 @@ def test_async_stage_failures_and_timeouts_name_the_stage(tmp_path: Path) -> Non
                 time.sleep(3600)  # blocks the event loop itself: the watchdog's
 
     report, db = _run(tmp_path, [("team", Flaky)], count=12, stage_timeout=0.3)
-    _every_line_once(report, db, 12)
-    letters = _rows(db, "SELECT line, stage, reason FROM dead_letters ORDER BY line")
+    every_line_once(report, db, 12)
+    letters = rows(db, "SELECT line, stage, reason FROM dead_letters ORDER BY line")
     timeout = "timeout after 0.3 s in team.call_flaky"
     assert letters == [(2, "team.call_flaky", "team.call_flaky raised SystemExit: 2"),
                        (3, "team.call_flaky", timeout), (4, "team.call_flaky", "no"),
@@ -287,8 +272,8 @@ def test_an_async_stage_that_tampers_is_named(tmp_path: Path) -> None:
                 event.__dict__["ts"] = -1
 
     report, db = _run(tmp_path, [("team", Sneaky)], count=8)
-    _every_line_once(report, db, 8)
-    assert _rows(db, "SELECT line, stage FROM dead_letters") == [(5, "team.call_sneaky")]
+    every_line_once(report, db, 8)
+    assert rows(db, "SELECT line, stage FROM dead_letters") == [(5, "team.call_sneaky")]
 
 
 async def _noted(calls: list[str], what: str) -> None:
@@ -331,7 +316,7 @@ def test_an_async_stage_under_a_plain_decorator_is_awaited(tmp_path: Path) -> No
     assert verify(Hidden) == []
     report, db = _run(tmp_path, [("team", Hidden)], count=5)
     assert report.accepted == 5
-    assert _rows(db, "SELECT count(*) FROM events WHERE tags = '[\"awaited\"]'") == [(5,)]
+    assert rows(db, "SELECT count(*) FROM events WHERE tags = '[\"awaited\"]'") == [(5,)]
     pipeline = hookline.Pipeline.from_plugins([("team", Hidden)])
     assert pipeline.process(pipeline.make_event(
         {"event_id": "x", "user_id": "u", "kind": "k", "ts": 1})).tags == ["awaited"]

@@ -21,9 +21,10 @@ from hypothesis import strategies as st
 import hookline
 from hookline import _sources, fields
 from hookline._limits import KEPT_BYTES, MAX_LINE_BYTES, CutLine, parse_json
-from hookline._sinks.sqlite import DeadLetter, SQLiteSink
+from hookline._sinks.sqlite import SQLiteSink
 from hookline.config import Config
 from hookline.errors import InputError, ValidationError
+from hookline.sinks import Checkpoint, DeadLetter, SinkBatch
 
 CORPUS = Path(__file__).parent / "corpus"
 HOOKLINE = [sys.executable, "-m", "hookline.cli"]
@@ -166,7 +167,7 @@ def test_a_row_the_database_refuses_is_dead_lettered_alone(tmp_path: Path) -> No
     bad = ("e2", *bad[1:])
     big = ("e3", *good[1:3], 2**70, *good[4:])
     batch, letters = [good, bad, big], [DeadLetter("x", "reason \ud800", "team.stage")]
-    sink.commit(batch, letters, ("src", 10, 3))
+    sink.commit(SinkBatch(batch, letters, Checkpoint("src", 10, 3)))
     assert batch == [good]
     assert [(d.stage, d.event_id) for d in letters[1:]] == [("sink", "e2"), ("sink", "e3")]
     assert "cannot be stored: UnicodeEncodeError" in letters[1].reason
@@ -212,7 +213,7 @@ def test_corrupt_gzip_data_commits_the_lines_before_the_damage(tmp_path: Path) -
     assert len(letters) == 1 and letters[0][1] == "parse"
     assert "the rest of the file cannot be read" in letters[0][2]
     assert report.accepted > 1000
-    assert report.accepted + report.dead_lettered == report.read
+    assert report.accepted + report.dead_lettered + report.duplicates == report.read
     assert assert_everything_stored_is_valid(tmp_path) == report.accepted
 
 
@@ -236,8 +237,9 @@ def test_a_plain_file_starting_with_the_gzip_magic_bytes_is_read_as_plain(tmp_pa
 def test_a_gzip_file_without_the_suffix_is_still_read_as_gzip(tmp_path: Path) -> None:
     packed = tmp_path / "events.jsonl"
     packed.write_bytes(gzipped(10) + gzipped(5))  # two members, as `cat a.gz b.gz` makes
-    assert run(tmp_path, packed).accepted == 10  # e0..e9, then e0..e4 again: duplicates
-    assert len(dead(tmp_path)) == 5
+    report = run(tmp_path, packed)
+    assert (report.accepted, report.duplicates) == (10, 5)  # e0..e9, then e0..e4 again
+    assert len(dead(tmp_path)) == 0  # duplicates are counted, not stored
 
 
 # -- 3. what JSON does not allow -----------------------------------------------------------------
@@ -367,7 +369,7 @@ def test_an_endless_line_still_ends_batches_before_it(tmp_path: Path,
     monkeypatch.setattr(_sources, "_BEAT_BYTES", 64)
     path = tmp_path / "events.jsonl"
     path.write_bytes(b"first\n" + b"x" * 1000 + b"\nlast\n")
-    batches = list(_sources.Source(str(path)).batches(100))
+    batches = list(_sources.FileSource(str(path)).batches(100))
     assert batches[0].lines == [(1, b"first")]
     assert all((b.lines, b.end_offset, b.end_line) == ([], 6, 1) for b in batches[1:-1])
     assert len(batches) > 10
@@ -426,7 +428,7 @@ def test_the_chunked_reader_splits_lines_exactly_like_the_plain_way(
         patch.setattr(_sources, "CHUNK_BYTES", chunk)
         patch.setattr(_sources, "MAX_LINE_BYTES", limit)
         patch.setattr(_sources, "KEPT_BYTES", kept)
-        source = _sources.Source(str(path))
+        source = _sources.FileSource(str(path))
         batches = list(source.batches(size))
         got = [(n, bytes(raw)) for batch in batches for n, raw in batch.lines]
         expected = reference_lines(data, limit, kept)
@@ -525,7 +527,8 @@ def test_fuzz_every_line_has_one_outcome_and_nothing_invalid_is_stored(
     counted = [number for number, made in enumerate(lines, 1)
                if made and not made.isspace()]
     assert report.read == len(counted) >= 10_000
-    assert report.accepted + report.dropped + report.dead_lettered == report.read
+    assert (report.accepted + report.dropped + report.dead_lettered + report.duplicates
+            == report.read)  # a duplicate is an outcome too: counted, its event stored
     assert report.accepted > 500  # the valid lines get through
     letters = [number for number, *_ in dead(folder)]
     assert len(set(letters)) == len(letters) == report.dead_lettered  # each line once

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _db import rows
 
 import hookline
 from hookline._replay import replay
@@ -39,21 +39,13 @@ def _events(path: Path, count: int, *, start: int = 0, users: int = 37,
     return path
 
 
-def _rows(db: Path, query: str) -> list[Any]:
-    connection = sqlite3.connect(db)
-    try:
-        return connection.execute(query).fetchall()
-    finally:
-        connection.close()
-
-
 def _state(db: Path, stage: str) -> dict[str, Any]:
-    return {key: json.loads(value) for key, value in _rows(
+    return {key: json.loads(value) for key, value in rows(
         db, f"SELECT key, value FROM stage_state WHERE stage = '{stage}'")}
 
 
 def _stored_per_user(db: Path) -> dict[str, int]:
-    return dict(_rows(db, "SELECT user_id, count(*) FROM events GROUP BY user_id"))
+    return dict(rows(db, "SELECT user_id, count(*) FROM events GROUP BY user_id"))
 
 
 def _run(sources: list[Path], db: Path, plugins: list[Any], **config: Any) -> hookline.Report:
@@ -83,7 +75,7 @@ def test_a_redelivered_file_changes_no_state(tmp_path: Path) -> None:
     again.write_text(again.read_text() + new + new.splitlines()[7] + "\n")
     report = _run([again], db, [("team", Count)], batch_size=250)
 
-    assert (report.accepted, report.stages["dedupe"]) == (500, 3001)
+    assert (report.accepted, report.duplicates) == (500, 3001)
     assert _state(db, "team.count") == _stored_per_user(db)
     assert sum(_state(db, "team.count").values()) == 3500
 
@@ -115,7 +107,7 @@ def test_a_state_value_that_is_not_json_fails_its_stage_not_the_run(tmp_path: Pa
     db = tmp_path / "out.db"
     report = _run([_events(tmp_path / "a.jsonl", 100)], db, [("team", Sets)])
     assert (report.accepted, report.stages["team.sets"]) == (90, 10)
-    reasons = {reason for (reason,) in _rows(db, "SELECT reason FROM dead_letters")}
+    reasons = {reason for (reason,) in rows(db, "SELECT reason FROM dead_letters")}
     assert reasons == {"team.sets raised StateError: state['u7']: a state value is JSON "
                        "(Object of type set is not JSON serializable)"} or len(reasons) == 10
     assert set(map(tuple, _state(db, "team.sets").values())) == {("buy",)}
@@ -158,10 +150,10 @@ def test_replaying_twice_applies_a_letter_once(tmp_path: Path) -> None:
     twice, after_twice = again(50)  # a second replay of the same letters counts nothing
     assert (twice.replayed, twice.dead_again) == (25, 25)
     assert after_twice == after_once
-    assert _rows(db, "SELECT DISTINCT replays FROM dead_letters") == [(2,)]
+    assert rows(db, "SELECT DISTINCT replays FROM dead_letters") == [(2,)]
     accepted, after_all = again(100)  # now they pass: stored, and still counted once
     assert (accepted.accepted, after_all) == (25, after_once)
-    assert _rows(db, "SELECT count(*) FROM events") == [(100,)]
+    assert rows(db, "SELECT count(*) FROM events") == [(100,)]
 
 
 # -- case 10: a stage's state is its own -----------------------------------------------------
@@ -195,7 +187,7 @@ def test_another_stages_write_is_refused_and_blamed_on_the_writer(tmp_path: Path
                           pipeline=pipeline, config=settings)
 
     assert (report.accepted, report.stages["growth.intruder"]) == (180, 20)
-    letters = _rows(db, "SELECT DISTINCT stage, plugin, reason FROM dead_letters")
+    letters = rows(db, "SELECT DISTINCT stage, plugin, reason FROM dead_letters")
     assert letters == [("growth.intruder", "growth",
                         "growth.intruder raised StateError: cannot write the state of stage "
                         "fraud.counter: a stage's state is private to it (keep what you need "
@@ -319,8 +311,8 @@ def test_duplicates_never_switch_off_a_guard(tmp_path: Path, monkeypatch: pytest
     report = _run([again], db, [("fraud", Guard)], quarantine_after=10, batch_size=100)
 
     assert report.quarantined == []
-    assert report.stages["dedupe"] == 2000
-    assert _rows(db, "SELECT count(*) FROM events WHERE amount > 100") == [(0,)]
+    assert report.duplicates == 2000
+    assert rows(db, "SELECT count(*) FROM events WHERE amount > 100") == [(0,)]
 
 
 def _raising_wrapper() -> Any:
@@ -348,10 +340,10 @@ def test_a_raising_wrapper_is_its_plugins_failure_and_can_be_quarantined(
     # the phase then runs without it, the other plugin's stage still in place
     assert report.quarantined == ["tracing"]
     assert report.stage_stats["tracing"]["quarantined"] is True
-    assert _rows(db, "SELECT DISTINCT stage, plugin FROM dead_letters") == [
+    assert rows(db, "SELECT DISTINCT stage, plugin FROM dead_letters") == [
         ("tracing", "tracing")]
     assert (report.dead_lettered, report.accepted) == (100, 300)
-    assert _rows(db, "SELECT DISTINCT tags FROM events") == [('["tagged"]',)]
+    assert rows(db, "SELECT DISTINCT tags FROM events") == [('["tagged"]',)]
 
 
 def test_the_breaker_ignores_lines_no_stage_saw(tmp_path: Path) -> None:
@@ -398,7 +390,7 @@ def test_the_process_executor_sets_duplicates_aside_as_inline_does(
                                                            "workers": 2})):
         run(db, first, **options)
         report = run(db, again, **options)
-        assert (report.accepted, report.stages["dedupe"]) == (1000, 2000)
+        assert (report.accepted, report.duplicates) == (1000, 2000)
         counts = {user: value["n"] for user, value in _state(tmp_path / db,
                                                               "counting.count").items()}
         assert sum(counts.values()) == 3000  # each event counted once: refused ones too

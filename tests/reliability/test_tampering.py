@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _db import every_line_once, rows
 
 import hookline
 from hookline.config import Config
@@ -35,14 +36,6 @@ def _run(tmp_path: Path, plugins: list[Any], **config: Any) -> tuple[hookline.Re
     return report, db
 
 
-def _query(db: Path, sql: str) -> list[Any]:
-    connection = sqlite3.connect(db)
-    try:
-        return connection.execute(sql).fetchall()
-    finally:
-        connection.close()
-
-
 def _stored_events(db: Path) -> list[dict[str, Any]]:
     connection = sqlite3.connect(db)
     connection.row_factory = sqlite3.Row
@@ -61,14 +54,10 @@ def _stored_events(db: Path) -> list[dict[str, Any]]:
 
 
 def _outcomes_are_sound(report: hookline.Report, db: Path) -> None:
-    """Each line once; every stored event valid; the aggregates agree with the events."""
-    assert report.accepted + report.dropped + report.dead_lettered == COUNT == report.read
-    stored = _stored_events(db)
-    assert len(stored) == report.accepted
-    for event in stored:
+    """Each line once, and every stored event valid."""
+    every_line_once(report, db, COUNT)
+    for event in _stored_events(db):
         assert hookline.DefaultEvent.find_problems(event) == [], event
-    dead = _query(db, "SELECT count(*) FROM dead_letters")[0][0]
-    assert dead == report.dead_lettered
 
 
 def _on(number: int, change: Callable[[hookline.Event], Any]) -> type[hookline.Stage]:
@@ -120,7 +109,7 @@ def test_a_tampered_event_is_dead_lettered_in_the_stages_name(tmp_path: Path, wa
     change, problem = _WAYS[way]
     report, db = _run(tmp_path, [("team", _on(7, change))])
     _outcomes_are_sound(report, db)
-    letters = _query(db, "SELECT line, stage, plugin, reason FROM dead_letters")
+    letters = rows(db, "SELECT line, stage, plugin, reason FROM dead_letters")
     assert len(letters) == 1, letters
     line, stage, plugin, reason = letters[0]
     assert (line, stage, plugin) == (8, "team.tamperer", "team")
@@ -136,11 +125,11 @@ def test_a_renamed_event_is_dead_lettered_and_the_real_one_stored(tmp_path: Path
 
     report, db = _run(tmp_path, [("team", _on(3, rename))])
     _outcomes_are_sound(report, db)
-    assert _query(db, "SELECT line, stage, reason FROM dead_letters") == [
+    assert rows(db, "SELECT line, stage, reason FROM dead_letters") == [
         (4, "team.tamperer", "team.tamperer tampered with the event: event_id: was changed from "
                            "'e00003' (got 'e00030')")]
-    assert _query(db, "SELECT ts FROM events WHERE event_id = 'e00030'") == [(1030,)]
-    assert _query(db, "SELECT count(*) FROM events WHERE event_id = 'e00003'") == [(0,)]
+    assert rows(db, "SELECT ts FROM events WHERE event_id = 'e00030'") == [(1030,)]
+    assert rows(db, "SELECT count(*) FROM events WHERE event_id = 'e00003'") == [(0,)]
 
 
 def test_the_culprit_is_found_among_several_stages_and_its_state_kept_once(
@@ -160,10 +149,10 @@ def test_the_culprit_is_found_among_several_stages_and_its_state_kept_once(
 
     report, db = _run(tmp_path, [("a", Count), ("b", Fine), ("c", Breaks)])
     _outcomes_are_sound(report, db)
-    stages = {row[0] for row in _query(db, "SELECT stage FROM dead_letters")}
+    stages = {row[0] for row in rows(db, "SELECT stage FROM dead_letters")}
     assert stages == {"c.tampering_breaks"}
     assert report.dead_lettered == 4
-    state = _query(db, "SELECT key, value FROM stage_state WHERE stage = 'a.tampering_count'")
+    state = rows(db, "SELECT key, value FROM stage_state WHERE stage = 'a.tampering_count'")
     assert sum(json.loads(value) for _, value in state) == COUNT  # not counted again
 
 
@@ -182,5 +171,5 @@ def test_a_wrapper_that_tampers_is_named(tmp_path: Path) -> None:
 
     report, db = _run(tmp_path, [("wrap", Wrap()), ("team", Plain)])
     _outcomes_are_sound(report, db)
-    assert _query(db, "SELECT line, stage FROM dead_letters") == [(3, "wrap")]
+    assert rows(db, "SELECT line, stage FROM dead_letters") == [(3, "wrap")]
 

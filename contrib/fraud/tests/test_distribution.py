@@ -18,9 +18,16 @@ def test_entry_point_names_the_package() -> None:
     pipeline = hookline.Pipeline.from_entry_points(Config(plugins=("fraud",)))
     (record,) = pipeline.plugins.loaded()
     assert record.distribution == "hookline-fraud"
-    assert [(stage.qualname, stage.phase) for stage in record.stages] == [
-        ("fraud.blocked_currency", "validate")
+    # In the order they run: the plugin's own hookline_validate (#1, clearing risk and
+    # fraud_shadow), the block lists, ..., what the user bought last.
+    assert [(stage.qualname, stage.phase, stage.position) for stage in record.stages] == [
+        ("fraud.blocked_currency", "validate", 2), ("fraud.blocked_user", "validate", 3),
+        ("fraud.amount_limit", "validate", 4), ("fraud.velocity", "validate", 5),
+        ("fraud.sequence", "validate", 6),
     ]
+    assert set(record.hooks) == {"hookline_event_fields", "hookline_flags", "hookline_validate"}
+    assert {stage.qualname for stage in record.stages} == {
+        f"fraud.{rule}" for rule in hookline_fraud.RULES}
 
 
 def test_distribution_requires_hookline_and_ships_py_typed() -> None:

@@ -1,43 +1,71 @@
-"""The flagged experiment: off by default, on for a stable share of users when rolled out."""
+"""The experiment: ``ranking.freshness`` behind the flag ``ranking.experimental``, for a
+stable share of users, reading the events' timestamps."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-import hookline
-import pytest
-from hookline.testing import PipelineFactory
+from hookline.testing import EventFactory, PipelineFactory, RunReporter
 
 import hookline_ranking
+from hookline_ranking import FLAG, load_model, relevance
+
+MINUTE = 60_000
 
 
-@pytest.fixture
-def pipeline_with(make_pipeline: PipelineFactory) -> Any:
-    """A ranking pipeline with these flag values, in a flag set of its own."""
-
-    def build(**flags: Any) -> hookline.Pipeline:
-        return make_pipeline(("ranking", hookline_ranking), flags=flags)
-
-    return build
-
-
-def _event(user: str) -> dict[str, Any]:
-    return {"event_id": f"e-{user}", "user_id": user, "kind": "purchase", "ts": 1,
-            "amount": 10.0, "tags": ["sale"]}
-
-
-def test_off_by_default_and_on_for_a_stable_quarter_of_users(pipeline_with: Any) -> None:
-    off = pipeline_with()
-    assert off.process(_event("u1")).variants == []
-    rollout = pipeline_with(**{"ranking.experimental": "0.25"})
-    users = [f"u{i:05d}" for i in range(4000)]
-    boosted = {u for u in users if rollout.process(_event(u)).variants == ["ranking.freshness"]}
-    assert 0.23 < len(boosted) / len(users) < 0.27
-    again = pipeline_with(**{"ranking.experimental": "0.25"})
-    assert boosted == {u for u in users if again.process(_event(u)).variants}
+def test_off_by_default_and_on_for_a_stable_half_of_the_users(
+        make_pipeline: PipelineFactory, make_event: EventFactory) -> None:
+    off = make_pipeline(hookline_ranking)
+    assert off.process(make_event()).score_model == "control"
+    users = [f"u{i:05d}" for i in range(3000)]
+    half = make_pipeline(hookline_ranking, flags={FLAG: "0.5"})
+    treated = {u for u in users if half.process(make_event(user_id=u)).score_model == "freshness"}
+    assert 0.47 < len(treated) / len(users) < 0.53
+    again = make_pipeline(hookline_ranking, flags={FLAG: "0.5"})
+    assert treated == {u for u in users
+                       if again.process(make_event(user_id=u)).score_model == "freshness"}
+    more = make_pipeline(hookline_ranking, flags={FLAG: "0.6"})
+    assert treated <= {u for u in users
+                       if more.process(make_event(user_id=u)).score_model == "freshness"}
 
 
-def test_the_boost_raises_the_score(pipeline_with: Any) -> None:
-    base = pipeline_with().process(_event("u1")).score
-    boosted = pipeline_with(**{"ranking.experimental": "on"}).process(_event("u1")).score
-    assert boosted == min(1.0, round(base + 0.1, 6))
+def test_the_freshness_score_reads_the_timestamps(
+        make_pipeline: PipelineFactory, make_event: EventFactory,
+        model_file: Callable[..., Path]) -> None:
+    path = model_file(freshness={"bias": 0.0, "returning": 0.0, "gap": 0.0, "fresh": 2.0})
+    model = load_model(path)
+    pipeline = make_pipeline(hookline_ranking, settings={"ranking": {"model": str(path)}},
+                             flags={FLAG: "on"})
+    ts = 1_767_225_600_000
+    gaps: list[int | None] = [None, MINUTE, 120 * MINUTE, -5 * MINUTE, 0]
+    stamps = [ts, ts + MINUTE, ts + 121 * MINUTE, ts + 116 * MINUTE, ts + 121 * MINUTE]
+    history = [0, 0, 0]
+    for stamp, gap in zip(stamps, gaps):
+        event: Any = pipeline.process(make_event(user_id="u1", kind="view", ts=stamp))
+        control = relevance("view", 10.0, [], history, model.control)
+        history = [history[0] + 1, 0, history[2] + 1]
+        assert event.score_model == "freshness"
+        assert event.score == model.freshness.adjust(control, gap)
+    # right after an event the score is higher than two hours later (fresh > 0)
+    soon = model.freshness.adjust(0.2, MINUTE)
+    assert soon > model.freshness.adjust(0.2, 120 * MINUTE) > 0.2
+
+
+def test_a_run_stores_one_variant_per_user(make_pipeline: PipelineFactory,
+                                           make_event: EventFactory,
+                                           run_report: RunReporter) -> None:
+    events = [make_event(user_id=f"u{i % 40}", kind="purchase" if i % 7 == 0 else "view")
+              for i in range(400)]
+    result = run_report(make_pipeline(hookline_ranking, flags={FLAG: "0.5"}), events)
+    per_user = result.query("SELECT user_id, COUNT(DISTINCT score_model), MIN(score_model), "
+                            "MIN(variants) FROM events GROUP BY user_id")
+    assert len(per_user) == 40
+    assert all(count == 1 for _, count, _, _ in per_user)
+    variants = {variant for _, _, variant, _ in per_user}
+    assert variants == {"control", "freshness"}
+    # hookline's own record of the flagged stages agrees
+    assert all((variant == "freshness") == (ran == '["ranking.freshness"]')
+               for _, _, variant, ran in per_user)
+    assert result.query("SELECT COUNT(*) FROM events WHERE score IS NULL") == [(0,)]

@@ -1,112 +1,115 @@
-"""The ``ranking.score`` stage and the ``score`` field, through a pipeline.
-
-Events come from hookline's pytest plugin (the ``make_event`` fixture)."""
+"""``ranking.score``: the control model over the event and the user's history in state,
+through real pipelines and runs (fixtures of hookline's pytest plugin)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import hookline
 import pytest
-from hookline.config import Config
 from hookline.errors import PluginError
-from hookline.testing import EventFactory
+from hookline.testing import EventFactory, PipelineFactory, RunReporter
 
 import hookline_ranking
+from hookline_ranking import load_model, new_history, relevance, remember
+
+KINDS = ["view", "click", "purchase", "view", "add_to_cart", "purchase", "refund", "view"]
 
 
-def with_settings(**settings: Any) -> hookline.Pipeline:
-    """A pipeline of the ranking plugin with ``settings`` as its ``[settings.ranking]`` table."""
-    config = Config.from_mapping({"settings": {"ranking": settings}})
-    return hookline.Pipeline.from_plugins([hookline_ranking], config)
+def by_hand(events: list[dict[str, Any]], model: Any = None) -> list[float]:
+    """The control scores of ``events`` computed with the public functions, in order."""
+    histories: dict[str, list[int]] = {}
+    scores = []
+    for e in events:
+        history = histories.setdefault(e["user_id"], new_history())
+        scores.append(relevance(e["kind"], e["amount"], e["tags"], history, model))
+        remember(history, e["kind"])
+    return scores
 
 
-@pytest.fixture
-def pipeline() -> hookline.Pipeline:
-    return hookline.Pipeline.from_plugins([hookline_ranking])
+def mixed(make_event: EventFactory, users: int = 3) -> list[dict[str, Any]]:
+    return [make_event(user_id=f"u{i % users}", kind=kind, amount=float(i * 7 % 50),
+                       tags=["sale"] * (i % 3))
+            for i, kind in enumerate(KINDS * 3)]
 
 
-def score_of(pipeline: hookline.Pipeline, event: dict[str, Any]) -> float:
-    score = pipeline.process(event).to_dict()["score"]
-    assert isinstance(score, float)
-    return score
+def test_every_event_gets_the_control_score_of_its_users_history(
+        make_pipeline: PipelineFactory, make_event: EventFactory) -> None:
+    pipeline = make_pipeline(hookline_ranking)
+    events = mixed(make_event)
+    scored = [pipeline.process(dict(e)) for e in events]
+    assert [e.score for e in scored] == by_hand(events)
+    assert {e.score_model for e in scored} == {"control"}
+    assert all(0 <= e.score <= 1 for e in scored)
 
 
-@pytest.mark.parametrize("kind", ["purchase", "view", "click", "refund", "something-new"])
-@pytest.mark.parametrize("amount", [0, 0.01, 40.0, 1e6, 1e300])
-def test_score_is_in_range(
-    pipeline: hookline.Pipeline, make_event: EventFactory, kind: str, amount: float
-) -> None:
-    assert 0.0 <= score_of(pipeline, make_event(kind=kind, amount=amount)) <= 1.0
+def test_the_history_changes_the_score(make_pipeline: PipelineFactory,
+                                       make_event: EventFactory) -> None:
+    pipeline = make_pipeline(hookline_ranking)
+    first = pipeline.process(make_event(user_id="u1", kind="view"))
+    for _ in range(5):
+        pipeline.process(make_event(user_id="u1", kind="purchase"))
+    later = pipeline.process(make_event(user_id="u1", kind="view"))
+    stranger = pipeline.process(make_event(user_id="u2", kind="view"))
+    assert later.score != first.score
+    assert stranger.score == first.score  # each user has a history of their own
 
 
-def test_purchase_scores_higher_than_view(
-    pipeline: hookline.Pipeline, make_event: EventFactory
-) -> None:
-    assert score_of(pipeline, make_event(kind="purchase")) > score_of(
-        pipeline, make_event(kind="view")
-    )
-    # Even a free purchase beats an expensive-looking view with more tags.
-    assert score_of(pipeline, make_event(kind="purchase", amount=0, tags=[])) > score_of(
-        pipeline, make_event(kind="view", amount=0, tags=["a", "b"])
-    )
+def test_the_model_file_is_a_setting(make_pipeline: PipelineFactory, make_event: EventFactory,
+                                     model_file: Callable[..., Path]) -> None:
+    path = model_file(control={"kinds": {"view": 5.0, "purchase": -5.0}})
+    pipeline = make_pipeline(hookline_ranking, settings={"ranking": {"model": str(path)}})
+    view = pipeline.process(make_event(user_id="a", kind="view"))
+    purchase = pipeline.process(make_event(user_id="b", kind="purchase"))
+    assert view.score > 0.9 > 0.1 > purchase.score
+    assert view.score == relevance("view", 10.0, [], None, load_model(path).control)
 
 
-def test_score_is_deterministic_and_rounded(
-    pipeline: hookline.Pipeline, make_event: EventFactory
-) -> None:
-    rebuilt = hookline.Pipeline.from_plugins([hookline_ranking])
-    data = make_event(amount=123.456, tags=["web", "promo"])
-    scores = {score_of(p, dict(data)) for p in (pipeline, pipeline, rebuilt)}
-    assert len(scores) == 1
-    (score,) = scores
-    assert score == round(score, 6)
+def test_a_bad_model_file_stops_the_pipeline_naming_the_stage_and_the_file(
+        make_pipeline: PipelineFactory, model_file: Callable[..., Path], tmp_path: Path) -> None:
+    bad = model_file(control={"bias": "x"})
+    with pytest.raises(PluginError, match=r"ranking\.(score|freshness) .*cannot start: model "
+                                          r"file .*control\.bias: must be a finite number"):
+        make_pipeline(hookline_ranking, settings={"ranking": {"model": str(bad)}})
+    with pytest.raises(PluginError, match=r"model file .*absent\.json: cannot read it"):
+        make_pipeline(hookline_ranking,
+                      settings={"ranking": {"model": str(tmp_path / "absent.json")}})
+    with pytest.raises(PluginError, match="modle"):
+        make_pipeline(hookline_ranking, settings={"ranking": {"modle": "x.json"}})
 
 
-def test_more_amount_and_tags_score_higher(
-    pipeline: hookline.Pipeline, make_event: EventFactory
-) -> None:
-    assert score_of(pipeline, make_event(amount=500)) > score_of(pipeline, make_event(amount=5))
-    assert score_of(pipeline, make_event(tags=["a", "b", "c"])) > score_of(
-        pipeline, make_event(tags=["a"])
-    )
-
-
-def test_score_field_is_in_the_schema_and_validated(
-    pipeline: hookline.Pipeline, make_event: EventFactory
-) -> None:
-    event: Any = pipeline.process(make_event())
-    assert 0 <= event.score <= 1
+def test_the_fields_are_validated(make_pipeline: PipelineFactory,
+                                  make_event: EventFactory) -> None:
+    event: Any = make_pipeline(hookline_ranking).process(make_event())
     with pytest.raises(hookline.ValidationError, match="score"):
         event.score = 1.5
-    with pytest.raises(hookline.ValidationError, match="score"):
-        pipeline.process(make_event(score="high"))
+    with pytest.raises(hookline.ValidationError, match="score_model"):
+        event.score_model = "champion"
 
 
-def test_kind_weights_are_settings(make_event: EventFactory) -> None:
-    pipeline = with_settings(kind_weights={"purchase": 0.0, "view": 1.0})
-    assert score_of(pipeline, make_event(kind="view")) > score_of(
-        pipeline, make_event(kind="purchase")
-    )
+def test_an_input_cannot_choose_its_score_or_variant(make_pipeline: PipelineFactory,
+                                                     make_event: EventFactory) -> None:
+    pipeline = make_pipeline(hookline_ranking)
+    forged = pipeline.process(make_event(score=1.0, score_model="freshness"))
+    assert forged.score_model == "control"
+    assert forged.score == relevance("purchase", 10.0, [], None)
 
 
-def test_unknown_kind_uses_default_weight(make_event: EventFactory) -> None:
-    low, high = with_settings(default_weight=0.0), with_settings(default_weight=1.0)
-    assert score_of(high, make_event(kind="brand-new")) > score_of(
-        low, make_event(kind="brand-new")
-    )
-
-
-@pytest.mark.parametrize(
-    "settings",
-    [
-        {"kind_weights": {"purchase": 2}},
-        {"default_weight": -0.1},
-        {"amount_cap": 0},
-        {"tag_cap": 0},
-    ],
-)
-def test_out_of_range_settings_are_refused(settings: dict[str, Any]) -> None:
-    (name,) = settings
-    with pytest.raises(PluginError, match=f"ranking\\.score.*{name}"):
-        with_settings(**settings)
+def test_the_history_holds_across_batches_and_runs(
+        make_pipeline: PipelineFactory, make_event: EventFactory,
+        run_report: RunReporter) -> None:
+    events = mixed(make_event)
+    first = run_report(make_pipeline(hookline_ranking, config=hookline.config.Config(
+        batch_size=4)), events[:10])
+    second = run_report(make_pipeline(hookline_ranking), events[10:], db=first.db)
+    stored = second.query("SELECT score, score_model FROM events ORDER BY rowid")
+    assert [score for score, _ in stored] == by_hand(events)
+    assert {variant for _, variant in stored} == {"control"}
+    state = dict(second.query("SELECT key, value FROM stage_state "
+                              "WHERE stage = 'ranking.score'"))
+    histories: dict[str, list[int]] = {}
+    for e in events:
+        remember(histories.setdefault(e["user_id"], new_history()), e["kind"])
+    assert {user: f"{history}" for user, history in histories.items()} == state

@@ -1,4 +1,4 @@
-"""Add a subcommand to the hookline CLI (reserved: hookline does not call this hook yet)."""
+"""Add a subcommand to the hookline CLI: hello NAME [--shout]."""
 
 import argparse
 from typing import Any
@@ -7,12 +7,14 @@ import hookline
 
 
 def greet(args: argparse.Namespace) -> int:
-    print(f"hello, {args.name}")
-    return 0
+    text = f"hello, {args.name}"
+    print(text.upper() if args.shout else text)
+    return 0 if args.name.strip() else 1  # the exit status of the command
 
 
 @hookline.hookimpl
 def hookline_commands(cli: Any) -> None:
-    hello = cli.add_parser("hello", help="say hello")
-    hello.add_argument("name")
+    hello = cli.add_parser("hello", help="greet someone", description="Say hello to NAME.")
+    hello.add_argument("name", help="who to greet")
+    hello.add_argument("--shout", action="store_true", help="in capitals")
     hello.set_defaults(handler=greet)

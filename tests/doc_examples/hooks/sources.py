@@ -1,15 +1,27 @@
-"""Offer an input source by URL scheme (reserved: hookline does not call this hook yet)."""
+"""Offer a source for a URL scheme: ``memory://NAME`` reads the events put in ``EVENTS[NAME]``."""
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import hookline
+from hookline.sources import LineSource, Source
+
+EVENTS: dict[str, list[dict[str, Any]]] = {}
 
 
-def read_memory(url: str) -> Iterator[bytes]:
-    yield b'{"event_id": "m1", "user_id": "u1", "kind": "view", "ts": 1767225600000}'
+class MemorySource(LineSource):
+    """A list of events; a position is the index of the next one."""
+
+    def __init__(self, url: str) -> None:
+        self.events = EVENTS[url[len("memory://"):]]
+        super().__init__(url, size=len(self.events))
+
+    def lines(self, offset: int, line: int) -> Iterator[tuple[int, bytes, int]]:
+        for index in range(offset, len(self.events)):
+            yield index + 1, json.dumps(self.events[index]).encode(), index + 1
 
 
 @hookline.hookimpl
-def hookline_sources() -> dict[str, Any]:
-    return {"memory": read_memory}
+def hookline_sources() -> dict[str, type[Source]]:
+    return {"memory": MemorySource}

@@ -1,32 +1,40 @@
-"""hookline-monitoring: per-phase event counts, errors and latency in the run report.
+"""hookline-monitoring: a run's figures exported to Prometheus and OpenTelemetry, and alerts.
 
 Installed next to hookline, this package is found through its entry point
-``monitoring = "hookline_monitoring"`` in the group ``hookline.plugins``. It wraps the
-three phases (``hookline_validate``, ``hookline_enrich``, ``hookline_score``) with pluggy
-wrappers that time every call, resets its :class:`Monitor` when a run starts, and puts
-a summary into ``report.sections["monitoring"]`` when the run ends.
+``monitoring = "hookline_monitoring"`` in the group ``hookline.plugins``. It
+
+* times each phase with a pluggy wrapper (``hookline_validate``, ``hookline_enrich``,
+  ``hookline_score``), into the metrics hookline merges from worker processes;
+* after each committed batch (``hookline_batch_committed``), with the figures hookline keeps
+  for the whole run: serves them on ``/metrics`` when ``prometheus_port`` is set, sends a
+  span for the batch and each of its stages when ``opentelemetry-sdk`` is installed, and
+  checks the alert thresholds, calling ``hookline_alert`` for each alert;
+* adds a ``monitoring`` section to the run report (``hookline_run_end``).
+
+Its settings are the table ``[settings.monitoring]`` (:class:`Settings`).
 """
 
 from __future__ import annotations
 
+from hookline_monitoring._alerts import Alert
 from hookline_monitoring._hooks import (
-    MONITOR,
+    hookline_batch_committed,
     hookline_enrich,
     hookline_run_end,
     hookline_run_start,
     hookline_score,
     hookline_validate,
 )
-from hookline_monitoring._monitor import Monitor, PhaseStats
+from hookline_monitoring._settings import Settings
 
 #: The hookline plugin API this plugin is written for (checked when it is loaded).
 HOOKLINE_API = 1
 
 __all__ = [
     "HOOKLINE_API",
-    "MONITOR",
-    "Monitor",
-    "PhaseStats",
+    "Alert",
+    "Settings",
+    "hookline_batch_committed",
     "hookline_enrich",
     "hookline_run_end",
     "hookline_run_start",
