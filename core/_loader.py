@@ -48,7 +48,7 @@ from ._registry import Registry, Stage, StageInfo, StageMeta, current_registry, 
 from ._schema import Settings
 from ._suggest import did_you_mean
 from ._version import API_VERSION, __version__
-from .config import Config
+from .config import Config, _dotted  # nested namespaces written a.b, as in TOML
 from .errors import BrokenPlugins, Interrupted, PluginError, short_repr
 from .flags import _imported_by, default_flags
 
@@ -262,7 +262,7 @@ class PluginSet:
                                                      f"{type(exc).__name__}: {exc}",
                                       "default": None, "optional": False, "description": ""})
                 continue
-            owner.fields += [_field_row(name, value, "event") for name, value in _flat(added)]
+            owner.fields += [_field_row(name, value, "event") for name, value in _dotted(added)]
         for record in records.values():
             settings: dict[tuple[Any, ...], dict[str, Any]] = {}  # one row per key of the table
             for stage in record.stages:
@@ -276,17 +276,6 @@ class PluginSet:
                     if same is not row:
                         same["in"] += f", {stage.qualname}"
             record.fields += settings.values()
-
-
-def _flat(fields: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    """A ``hookline_event_fields`` mapping, nested namespaces written ``a.b``."""
-    found: list[tuple[str, Any]] = []
-    for name, value in fields.items():
-        if isinstance(value, Mapping):
-            found += _flat(value, f"{prefix}{name}.")
-        else:
-            found.append((f"{prefix}{name}", value))
-    return found
 
 
 def _field_row(name: str, value: Any, where: str) -> dict[str, Any]:

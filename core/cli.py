@@ -115,8 +115,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
               "batch and committing…", file=sys.stderr)
         stop.set()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, request_stop)
+    # Only for the run: `main()` called from a program (or a test) gives its handlers back.
+    before = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         report = run(inputs, db=args.db, config=config, pipeline=pipeline, stop=stop,
                      jsonl=args.jsonl, executor=args.executor, workers=args.workers,
@@ -129,6 +129,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             PluginError, SourceError) as exc:
         print(f"hookline run: {exc}", file=sys.stderr)
         return ended_by(exc)[1]  # as the report stores it
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
     if args.format == "json":
         print(json.dumps(report.as_dict(), indent=2))
     else:

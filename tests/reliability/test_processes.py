@@ -14,6 +14,7 @@ import stat
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -101,6 +102,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import hookline
 
@@ -242,3 +244,22 @@ def test_a_slow_plugin_import_is_named_while_it_runs(tmp_path: Path) -> None:
     assert slow.returncode == 0
     assert "still loading plugin glacial (glacial-plugin 0.1) after 5 s" in slow.stderr
     assert "plugin glacial (glacial-plugin 0.1) took 5." in slow.stderr
+
+
+def test_hookline_main_gives_the_signal_handlers_back(site: Any) -> None:
+    """``hookline.cli.main(["run", …])`` from a program handles SIGINT/SIGTERM only while the
+    run lasts: afterwards the program's own handlers are in place again (a later Ctrl-C is
+    the program's, not a stop request for a run that has ended)."""
+    def mine(signum: int, frame: Any) -> None:
+        raise AssertionError("not called")
+
+    data = site.work / "in.jsonl"
+    data.write_text('{"event_id": "e1", "user_id": "u1", "kind": "view", "ts": 1}\n')
+    before = {sig: signal.signal(sig, mine) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        assert site.hookline("run", str(data), "--db", str(site.work / "out.db")).code == 0
+        assert signal.getsignal(signal.SIGINT) is mine
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
