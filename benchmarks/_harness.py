@@ -34,6 +34,7 @@ import operator
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -48,8 +49,10 @@ __all__ = [
     "compare",
     "environment",
     "finish",
+    "generate_events",
     "note",
     "parse_args",
+    "parse_run_args",
     "recorded",
     "reset",
     "write_json",
@@ -361,6 +364,28 @@ def parse_args(description: str, argv: Sequence[str] | None) -> argparse.Namespa
         args.min_time = QUICK_MIN_TIME if args.quick else MIN_TIME
     reset()
     return args
+
+
+def parse_run_args(description: str, argv: Sequence[str] | None) -> argparse.Namespace:
+    """:func:`parse_args`, and ``--events N``, for a benchmark that times whole ``hookline
+    run`` processes: ``args.events`` (default 100,000 with ``--quick``, else 1,000,000), and
+    ``args.runs``, how often each command is timed (1 with ``--quick``, else 3: one run takes
+    seconds, far longer than a calibrated batch)."""
+    extra = argparse.ArgumentParser(add_help=False)
+    extra.add_argument("--events", type=int, default=None)
+    known, rest = extra.parse_known_args(argv)
+    args = parse_args(description, rest)
+    args.events = known.events or (100_000 if args.quick else 1_000_000)
+    args.runs = 1 if args.quick else 3
+    return args
+
+
+def generate_events(events: int, cwd: Path, env: Mapping[str, str]) -> None:
+    """Write ``events`` generated events to ``cwd/in.jsonl`` (``hookline generate``, in a
+    process of its own: the benchmark's process stays as it was)."""
+    subprocess.run([sys.executable, "-m", "hookline.cli", "generate", "-n", str(events),
+                    "-o", "in.jsonl"], cwd=cwd, env=dict(env), check=True,
+                   stderr=subprocess.DEVNULL)
 
 
 def write_json(path: Path, name: str, packages: Sequence[str] = ()) -> None:

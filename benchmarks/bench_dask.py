@@ -22,7 +22,6 @@ Four measurements, each ``hookline run`` a whole fresh process (the Dask runs st
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
@@ -35,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import check, finish, note, parse_args
+from _harness import check, finish, generate_events, note, parse_run_args
 
 from hookline.testing import write_installed
 
@@ -159,12 +158,8 @@ def _committer(source: Path, work: Path, env: dict[str, str]) -> float:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    extra = argparse.ArgumentParser(add_help=False)
-    extra.add_argument("--events", type=int, default=None)
-    known, rest = extra.parse_known_args(argv)
-    args = parse_args(__doc__.partition("\n")[0], rest)
-    events = known.events or (100_000 if args.quick else 1_000_000)
-    repeats = 1 if args.quick else 3
+    args = parse_run_args(__doc__.partition("\n")[0], argv)
+    events, repeats = args.events, args.runs
     try:
         import distributed  # noqa: F401
         import hookline_fraud  # noqa: F401
@@ -180,9 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         work = Path(folder)
         site = write_installed(work / "site", "burn", textwrap.dedent(BURN_PLUGIN))
         env.update(HOOKLINE_CACHE_DIR=str(work / "cache"), PYTHONPATH=str(site))
-        subprocess.run([sys.executable, "-m", "hookline.cli", "generate", "-n", str(events),
-                        "-o", "in.jsonl"], cwd=work, env=env, check=True,
-                       stderr=subprocess.DEVNULL)
+        generate_events(events, work, env)
         executors = {
             "inline": (),
             "process, 2 workers": ("--executor", "process", "--workers", "2"),

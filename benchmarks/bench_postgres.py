@@ -21,7 +21,6 @@ itself costs (no target).
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
@@ -34,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # its test server
 
-from _harness import check, finish, note, parse_args
+from _harness import check, finish, generate_events, note, parse_run_args
 
 HANDWRITTEN = r'''
 import datetime, json, re, sys, time
@@ -201,12 +200,8 @@ def _rounds(commands: dict[str, Callable[[str], list[str]]], new_database: Calla
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    extra = argparse.ArgumentParser(add_help=False)
-    extra.add_argument("--events", type=int, default=None)
-    known, rest = extra.parse_known_args(argv)
-    args = parse_args(__doc__.partition("\n")[0], rest)
-    events = known.events or (100_000 if args.quick else 1_000_000)
-    repeats = 1 if args.quick else 3
+    args = parse_run_args(__doc__.partition("\n")[0], argv)
+    events, repeats = args.events, args.runs
     try:
         import hookline_fraud  # noqa: F401
         import hookline_monitoring  # noqa: F401
@@ -225,9 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="hookline-bench-") as folder:
             work = Path(folder)
             env["HOOKLINE_CACHE_DIR"] = str(work / "cache")
-            subprocess.run([sys.executable, "-m", "hookline.cli", "generate", "-n",
-                            str(events), "-o", "in.jsonl"], cwd=work, env=env, check=True,
-                           stderr=subprocess.DEVNULL)
+            generate_events(events, work, env)
             (work / "handwritten.py").write_text(HANDWRITTEN)
             commands: dict[str, Callable[[str], list[str]]] = {
                 "hand-written psycopg script": lambda url: [

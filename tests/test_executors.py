@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _executors_support import by_currency
 
 import hookline
 from hookline._executors.process import (
@@ -49,34 +50,7 @@ class Down(hookline.Stage, phase="score", name="down"):
         import os
         if os.environ.get("HOOKLINE_TEST_DOWN"):
             raise ConnectionError("scoring service unreachable")
-
-class ByCurrency:
-    """Events and the largest amount per currency: an aggregation the plugin adds."""
-
-    table = "agg_by_currency"
-    columns = ("currency", "events", "largest")
-    combine = {"largest": "max"}
-
-    def __init__(self):
-        self.groups = {}
-
-    def update(self, event):
-        events, largest = self.groups.get(event.currency, (0, 0.0))
-        self.groups[event.currency] = (events + 1, max(largest, event.amount))
-
-    def merge(self, other):
-        for key, (events, largest) in other.groups.items():
-            mine = self.groups.get(key, (0, 0.0))
-            self.groups[key] = (mine[0] + events, max(mine[1], largest))
-        return self
-
-    def rows(self):
-        return [(key, *values) for key, values in self.groups.items()]
-
-@hookline.hookimpl
-def hookline_aggregations():
-    return [ByCurrency()]
-'''
+''' + by_currency("agg_by_currency")
 
 
 @pytest.fixture

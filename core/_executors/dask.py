@@ -134,12 +134,10 @@ class DaskExecutor(Executor):
     def __init__(self, pipeline: Pipeline, config: Config, db: str, *, workers: int | None,
                  scheduler: str | None, state: dict[str, dict[str, Any]],
                  stored: Stored | None = None) -> None:
+        from .process import _require_entry_points
+
         super().__init__(pipeline, config, db)
-        if pipeline.built_from != "entry_points":
-            raise ExecutorError(
-                "the dask executor rebuilds the plugins from installed entry points on each "
-                "worker; this pipeline was built from objects in hand (Pipeline.from_plugins): "
-                "install the plugins, or use the inline executor")
+        _require_entry_points(pipeline, "dask")
         if not dask_installed():
             raise ExecutorError(MISSING)
         self.address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or None

@@ -6,10 +6,11 @@ lines whose ``user_id`` hashes to it (found in the raw bytes by a regular expres
 parsing), so a stateful stage sees all of one user's events, in input order. Workers rebuild
 the plugin set from the installed entry points and the run's configuration, refuse to start
 when their plugin versions differ from the parent's, and send back, per batch, compact
-results: the rows of ``events`` ready to insert, dead letters, aggregation partials, counts,
-timings (the stages' latency samples, what ``timed()`` measured) and state changes. The
-parent merges the workers' parts of each batch in input order and
-commits it; the database ends up exactly as an inline run's.
+results (:mod:`hookline._executors._parts`, as the Dask executor's workers do): the rows of
+``events`` ready to insert, dead letters, aggregation partials, counts, state changes and what
+was measured (the stages' latency samples, what ``timed()`` measured, the flag decisions).
+The parent merges the workers' parts of each batch in input order and commits it; the
+database ends up exactly as an inline run's.
 
 Workers end with their parent, even one killed with -9 (``PR_SET_PDEATHSIG`` on Linux, and
 a thread watching ``os.getppid()`` everywhere). A worker that dies (``os._exit`` in a stage,
@@ -22,11 +23,9 @@ dead-letters it (``worker died``, naming the stage) and the run goes on.
 
 from __future__ import annotations
 
-import heapq
 import inspect
 import itertools
 import logging
-import marshal
 import multiprocessing
 import os
 import pickle
@@ -50,21 +49,18 @@ from .. import _logging, hookspecs
 from ..errors import ExecutorError, RemoteError, WorkerDied
 from ..sinks import DeadLetter
 from ._base import Executor
+from ._parts import add_measures, combine, pack, take_measures
 
 if TYPE_CHECKING:
     from .._batch import BatchResult, Stored
     from .._pipeline import Pipeline
     from .._sources import Source
     from ..config import Config
-    from ..metrics import Histogram, Metrics
 
 __all__ = ["ExecutorError", "ProcessExecutor", "partition_of"]
 
 log = logging.getLogger("hookline.executor")
 
-#: A dead letter travels as the tuple of its fields (dataclasses.astuple deep-copies: slow).
-_DEAD_FIELDS = tuple(f.name for f in fields(DeadLetter))
-_LINE = _DEAD_FIELDS.index("line")
 #: How many batches a worker may send ahead of the parent's commits (its queue's size).
 _DEPTH = 4
 #: A message on a worker's pipe: its length, then its pickle.
@@ -235,25 +231,9 @@ def _worker(index: int, count: int, spec: dict[str, Any], out: Any,
                 processed = process_batch(pipeline, batch, origin, seen)
             result = complete(pipeline, processed, rows)
             seen.processed(result)
-            # The bulk, plain values only, in marshal's format: several times quicker to
-            # write and read than pickle's.
-            by_user, *added = result.aggregations  # complete() puts agg_by_user's first
-            bulk = marshal.dumps((result.accepted_lines, result.rows,
-                                  [tuple(map(vars(letter).__getitem__, _DEAD_FIELDS))
-                                   for letter in result.dead], by_user.rows()))
-            out.put(("batch", index, number, batch.end_offset, batch.end_line, {
-                "bulk": bulk,
-                "aggregations": added,
-                "dropped": result.dropped,
-                "rejected_by": dict(result.rejected_by),
-                "dropped_by": dict(result.dropped_by),
-                "dropped_lines": result.dropped_lines,
-                "failures": [(stage, RemoteError(type(error).__name__, str(error)), line)
-                             for stage, error, line in result.failures],
-                "state": changes(stateful),
-                "latency": _samples_since_last_batch(pipeline),
-                "timed": _timed_since_last_batch(),
-            }))
+            part = pack(result, changes(stateful))
+            take_measures(pipeline, part)  # the batch's timings and flag decisions go with it
+            out.put(("batch", index, number, batch.end_offset, batch.end_line, part))
         reader.close()
         out.put(("done", index))
     except RunAborted as exc:
@@ -315,6 +295,16 @@ def _one_at_a_time(pipeline: Pipeline, batch: Any, origin: Callable[[str], Any],
     finally:
         watch[0] = watch[1] = 0
     return result
+
+
+def _require_entry_points(pipeline: Pipeline, executor: str) -> None:
+    """Refuse a pipeline built from objects in hand: an executor whose workers rebuild the
+    plugins (the process and Dask executors) could not give them the same ones."""
+    if pipeline.built_from != "entry_points":
+        raise ExecutorError(
+            f"the {executor} executor rebuilds the plugins from installed entry points in "
+            "each worker; this pipeline was built from objects in hand "
+            "(Pipeline.from_plugins): install the plugins, or use the inline executor")
 
 
 def _stage_names(pipeline: Pipeline) -> list[str]:
@@ -381,37 +371,6 @@ def _exit_status(code: int | None) -> str:
     return f"exit status {code}"
 
 
-def _samples_since_last_batch(pipeline: Pipeline) -> dict[str, Histogram]:
-    """The latency samples each stage took since the previous batch, then forgotten here: they
-    travel with their batch, so that the parent's statistics (which the report, the
-    ``hookline_batch_committed`` observers and exporters read) hold every committed batch's,
-    as an inline run's do."""
-    from ..metrics import Histogram
-
-    samples = {}
-    for name, stats in pipeline.stats.stages.items():
-        if stats.latency.count:
-            samples[name] = taken = Histogram()
-            taken.merge(stats.latency)
-            stats.latency.reset()
-    return samples
-
-
-def _timed_since_last_batch() -> Metrics | None:
-    """What this process's ``timed()`` behaviours recorded since the previous batch (None
-    when none is in use), then forgotten here: it travels with its batch, like the latency
-    samples."""
-    behaviors = sys.modules.get("hookline.behaviors")
-    if behaviors is None:
-        return None
-    from ..metrics import Metrics
-
-    taken = Metrics()
-    taken.merge(behaviors.DEFAULT_METRICS)
-    behaviors.DEFAULT_METRICS.reset()  # in place: the wrappers go on recording into it
-    return taken
-
-
 def _start_method() -> str:
     """``fork`` where it is safe and quick (Linux, no other thread in this process): a worker
     starts with hookline already imported; ``spawn`` elsewhere."""
@@ -428,11 +387,7 @@ class ProcessExecutor(Executor):
     def __init__(self, pipeline: Pipeline, config: Config, db: str, *,
                  workers: int | None) -> None:
         super().__init__(pipeline, config, db)
-        if pipeline.built_from != "entry_points":
-            raise ExecutorError(
-                "the process executor rebuilds the plugins from installed entry points in "
-                "each worker; this pipeline was built from objects in hand "
-                "(Pipeline.from_plugins): install the plugins, or use the inline executor")
+        _require_entry_points(pipeline, "process")
         self.count = max(1, workers or os.cpu_count() or 1)
         self.workers: list[_Worker] = []
         self.quarantined: list[str] = []
@@ -486,17 +441,17 @@ class ProcessExecutor(Executor):
                 if message[0] == "done":
                     done += 1
                     continue
-                _, _, sent, end_offset, end_line, payload = message
+                _, _, sent, end_offset, end_line, part = message
                 if sent != number:  # pragma: no cover - every worker sees the same batches
                     raise ExecutorError(f"worker {index} sent batch {sent}, not {number}")
-                self._merge_measures(payload)  # the batch comes with its timings
-                parts.append((end_offset, end_line, payload))
+                add_measures(self.pipeline, part)  # the batch comes with its timings
+                parts.append((end_offset, end_line, part))
             if done == self.count:
                 return
             if done:  # pragma: no cover - every worker sees the same batches
                 raise ExecutorError(f"{done} worker(s) finished before batch {number}")
             self.end = parts[0][0], parts[0][1]
-            yield parts[0][0], parts[0][1], self._combine([p for _, _, p in parts])
+            yield parts[0][0], parts[0][1], combine([p for _, _, p in parts])
 
     def _receive(self, index: int, number: int) -> tuple[Any, ...]:
         """Worker ``index``'s part of batch ``number``, or "done"; its failure raised here.
@@ -545,42 +500,6 @@ class ProcessExecutor(Executor):
             log.warning("worker %d died (%s) %s: replaced; the batch is done again, one event "
                         "at a time", index, how, when)
         return self._start(index, number, careful=True)
-
-    def _combine(self, payloads: list[dict[str, Any]]) -> BatchResult:
-        """One batch's parts from every worker, merged in input order."""
-        from .._batch import BatchResult
-        from ..aggregates import ByUser, Collected, merged
-
-        result = BatchResult()
-        bulks = [marshal.loads(p["bulk"]) for p in payloads]
-        by_line: dict[int, tuple[Any, ...]] = {}  # every worker's rows, in input order
-        for lines, rows, _, _ in bulks:
-            by_line.update(zip(lines, rows))
-        result.accepted_lines = sorted(by_line)
-        result.rows = [by_line[line] for line in result.accepted_lines]
-        by_user = Collected(ByUser, [row for *_, user_rows in bulks for row in user_rows])
-        result.aggregations = [by_user, *merged([p["aggregations"] for p in payloads])]
-        result.dead = [DeadLetter(*letter) for letter in heapq.merge(
-            *(dead for _, _, dead, _ in bulks), key=lambda letter: letter[_LINE] or 0)]
-        result.failures = list(heapq.merge(*(p["failures"] for p in payloads),
-                                           key=lambda failure: failure[2]))
-        for payload in payloads:
-            result.dropped += payload["dropped"]
-            result.rejected_by.update(payload["rejected_by"])
-            result.dropped_by.update(payload["dropped_by"])
-            result.dropped_lines.extend(payload["dropped_lines"])
-            result.state.extend(payload["state"])
-        return result
-
-    def _merge_measures(self, payload: dict[str, Any]) -> None:
-        """Add a worker's timings of a batch to this process's: the stages' latency samples
-        to the run's statistics, and what ``timed()`` behaviours measured to theirs."""
-        for name, histogram in payload["latency"].items():
-            self.pipeline.stats.stage(name).latency.merge(histogram)
-        if payload["timed"] is not None:
-            from ..behaviors import DEFAULT_METRICS
-
-            DEFAULT_METRICS.merge(payload["timed"])
 
     def quarantine(self, stage: str) -> None:
         """Quarantine ``stage`` here (the report) and in every worker, from the next batch each

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _executors_support import by_currency
 
 from hookline.testing import write_installed
 
@@ -53,34 +55,7 @@ class Poison(hookline.Stage, phase="validate", name="poison", tryfirst=True):
             if os.environ.get("HOOKLINE_TEST_POISON_MODE") == "reject":
                 raise hookline.Reject("poison")
             os._exit(3)
-
-
-class ByCurrency:
-    table = "agg_tally_currency"
-    columns = ("currency", "events", "largest")
-    combine = {"largest": "max"}
-
-    def __init__(self):
-        self.groups = {}
-
-    def update(self, event):
-        events, largest = self.groups.get(event.currency, (0, 0.0))
-        self.groups[event.currency] = (events + 1, max(largest, event.amount))
-
-    def merge(self, other):
-        for key, (events, largest) in other.groups.items():
-            mine = self.groups.get(key, (0, 0.0))
-            self.groups[key] = (mine[0] + events, max(mine[1], largest))
-        return self
-
-    def rows(self):
-        return [(key, *values) for key, values in self.groups.items()]
-
-
-@hookline.hookimpl
-def hookline_aggregations():
-    return [ByCurrency()]
-'''
+''' + by_currency("agg_tally_currency")
 
 PLUGINS = "fraud,ranking,monitoring,tally"
 #: A 30 % rollout of a contrib flag and of the tests' own, the same batches for every run
@@ -88,6 +63,16 @@ PLUGINS = "fraud,ranking,monitoring,tally"
 RUN_OPTIONS = ("--flag", "ranking.experimental=0.3", "--flag", "tally.tagged=0.3",
                "--batch-size", "5000")
 DASK = str(Path(sys.executable).with_name("dask"))
+
+
+def committed_lines(db: Path) -> int:
+    """How far a run's commits got, read while it runs (0 before its first)."""
+    try:
+        with sqlite3.connect(db, timeout=1) as connection:
+            row = connection.execute("SELECT max(line) FROM checkpoints").fetchone()
+    except sqlite3.Error:
+        return 0
+    return int(row[0] or 0)
 
 
 def site_with_tally(folder: Path, version: str) -> Path:

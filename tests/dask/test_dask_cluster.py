@@ -14,19 +14,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _dask_support import RUN_OPTIONS, Cluster, free_port, hookline_run, site_with_tally, succeeded
+from _dask_support import (
+    RUN_OPTIONS,
+    Cluster,
+    committed_lines,
+    free_port,
+    hookline_run,
+    site_with_tally,
+    succeeded,
+)
 
 from hookline.testing import database_content
-
-
-def _committed_lines(db: Path) -> int:
-    """How far the run's commits got (0 before its first)."""
-    try:
-        with sqlite3.connect(db, timeout=1) as connection:
-            row = connection.execute("SELECT max(line) FROM checkpoints").fetchone()
-    except sqlite3.Error:
-        return 0
-    return int(row[0] or 0)
 
 
 def test_separate_processes_then_a_worker_killed_mid_run(
@@ -48,11 +46,11 @@ def test_separate_processes_then_a_worker_killed_mid_run(
                             "--db", str(killed), *RUN_OPTIONS, *dask], cwd=work,
                            env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
-    while _committed_lines(killed) < 20_000 and run.poll() is None:
+    while committed_lines(killed) < 20_000 and run.poll() is None:
         assert time.monotonic() < deadline, "the run committed nothing in two minutes"
         time.sleep(0.05)
     os.kill(victim.pid, signal.SIGKILL)
-    at = _committed_lines(killed)
+    at = committed_lines(killed)
     _, err = run.communicate(timeout=300)
     assert run.returncode == 0, err.decode()
     assert at < 100_000, "the worker must die while the run is under way"

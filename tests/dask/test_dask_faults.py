@@ -15,21 +15,12 @@ import time
 from pathlib import Path
 
 import pytest
-from _dask_support import RUN_OPTIONS, Cluster, hookline_run, succeeded
+from _dask_support import RUN_OPTIONS, Cluster, committed_lines, hookline_run, succeeded
 
 import hookline
 from hookline._generate import write_jsonl
 from hookline.config import load_config
 from hookline.testing import database_content
-
-
-def _committed_lines(db: Path) -> int:
-    try:
-        with sqlite3.connect(db, timeout=1) as connection:
-            row = connection.execute("SELECT max(line) FROM checkpoints").fetchone()
-    except sqlite3.Error:
-        return 0
-    return int(row[0] or 0)
 
 
 def test_an_event_a_worker_dies_on_is_dead_lettered_with_its_stage(
@@ -85,13 +76,13 @@ def test_the_run_killed_with_9_at_three_random_moments_resumes_to_the_inline_dat
         run = subprocess.Popen(command, cwd=work, env=environment, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE)
         deadline = time.monotonic() + 120
-        while _committed_lines(db) < moment and run.poll() is None:
+        while committed_lines(db) < moment and run.poll() is None:
             assert time.monotonic() < deadline, "no progress in two minutes"
             time.sleep(0.02)
         assert run.poll() is None, f"the run ended before line {moment}: {run.communicate()[1]!r}"
         os.kill(run.pid, signal.SIGKILL)
         run.wait(timeout=30)
-        assert moment <= _committed_lines(db) < 200_000
+        assert moment <= committed_lines(db) < 200_000
     succeeded(hookline_run(*command[4:], env=environment, cwd=work))
     assert database_content(db) == database_content(inline)
     with sqlite3.connect(db) as connection:
