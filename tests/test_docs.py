@@ -412,7 +412,10 @@ def _commands() -> dict[str, argparse.ArgumentParser]:
 
 #: What docs/index.md lists as planned, and how to tell that it arrived.
 PLANNED = {
-    "the dask executor": lambda: importlib.util.find_spec("hookline._executors.dask") is not None,
+    # arrived when a module besides discovery (which scans the group) uses the group
+    "`hookline.backends` entry points": lambda: any(
+        "BACKEND_GROUP" in path.read_text(encoding="utf-8")
+        for path in CORE.rglob("*.py") if path.name != "_discovery.py"),
 }
 
 
