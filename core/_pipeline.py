@@ -64,6 +64,19 @@ def _same(event: Any) -> Any:
     return event
 
 
+def _without_variants(make: Callable[[Mapping[str, Any]], Event]
+                      ) -> Callable[[Mapping[str, Any]], Event]:
+    """``make`` for a pipeline that records which flagged stages ran (``variants``): that
+    record is the pipeline's own, so an input's ``variants`` is dropped, never trusted (a
+    line cannot put itself into an experiment's variant)."""
+    def from_dict(data: Mapping[str, Any]) -> Event:
+        if "variants" in data:
+            data = {key: value for key, value in data.items() if key != "variants"}
+        return make(data)
+
+    return from_dict
+
+
 def _hides_async(function: Any) -> bool:
     """A sync function around an ``async def`` (a plain ``functools.wraps`` decorator): it
     returns the coroutine, which the plan awaits."""
@@ -95,11 +108,13 @@ class Pipeline:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._declare_flags()
         self.event_class = compose(base, self._field_contributions())
+        self.from_dict: Callable[[Mapping[str, Any]], Event] = compiled(
+            self.event_class).from_dict
         if self._gated_stages() and "variants" not in self.event_class.__fields__:
             # Which flagged stages ran on each event, so that results split by variant.
             self.event_class = compose(self.event_class, {"hookline": {"variants": List(
                 String(), default=list, description="flagged stages that ran on the event")}})
-        self.from_dict = compiled(self.event_class).from_dict
+            self.from_dict = _without_variants(compiled(self.event_class).from_dict)
         #: ``boundary(event, read)``: the problems of an accepted event (None: it may be
         #: stored); ``read`` is a copy of its ``__dict__`` from before the stages ran.
         self.boundary = boundary(self.event_class)

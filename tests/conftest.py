@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
@@ -12,6 +13,33 @@ from _cli_site import Site, opened
 from _postgres import Server, ServerUnavailable, start
 
 import hookline
+
+
+@pytest.fixture
+def python_sigint() -> Iterator[None]:
+    """Python's own SIGINT handler (``KeyboardInterrupt``) for this test, whatever the suite
+    was started under: a shell starts a background job (``tox &``) with SIGINT ignored, and
+    a process that starts with SIGINT ignored never installs Python's handler."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+@pytest.fixture(autouse=True)
+def _signal_handlers_left_as_found(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test leaves SIGINT and SIGTERM as it found them: a handler left behind (or an
+    ignored SIGINT, which child processes inherit) breaks the Ctrl-C tests that come later,
+    far from the cause. The test that left it fails here, by name."""
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    after = {sig: signal.getsignal(sig) for sig in before}
+    for sig, handler in before.items():
+        signal.signal(sig, handler)
+    changed = [f"{sig.name}: {before[sig]!r} -> {after[sig]!r}" for sig in before
+               if after[sig] is not before[sig]]
+    assert not changed, f"{request.node.nodeid} left signal handlers changed: {changed}"
 
 
 @pytest.fixture

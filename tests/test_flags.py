@@ -175,3 +175,21 @@ def test_pipelines_in_one_process_keep_their_own_values(
     hookline.run([str(source)], db=str(tmp_path / "off.db"), pipeline=off, config=Config())
     assert seen == [True, False]
     assert process_flags.current() is process_flags.default_flags  # no run: the process's
+
+
+def test_an_input_cannot_name_its_own_variants() -> None:
+    """``variants`` records which flagged stages ran on an event: the pipeline's record, not
+    the input's (a line claiming ``"variants": ["a"]`` would put itself into a variant)."""
+    class Declare:
+        @hookimpl
+        def hookline_flags(self) -> list[dict[str, Any]]:
+            return [{"name": "team.try", "default": True}]
+
+    class Gated(hookline.Stage, phase="enrich", name="gated", flag="team.try"):
+        def process(self, event: hookline.Event) -> None:
+            pass
+
+    pipeline = hookline.Pipeline.from_plugins([("team", Declare()), ("team2", Gated)])
+    event = pipeline.make_event({"event_id": "e1", "user_id": "u1", "kind": "view", "ts": 1,
+                                 "variants": ["team.gated", "someone.else"]})
+    assert event.variants == []

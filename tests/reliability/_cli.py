@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -66,8 +67,16 @@ class Env:
                               timeout=timeout, check=False)
 
     def start(self, *args: str, **extra: str) -> subprocess.Popen[str]:
+        """``hookline ARGS`` started, not waited for (to send it signals). SIGINT starts at
+        its default, as in a terminal, even where the suite itself runs with it ignored (a
+        shell's background job): Python then installs its own handler, as for a user."""
         return subprocess.Popen(self.argv(*args), cwd=self.work, env=self.environ(**extra),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def no_traceback(result: subprocess.CompletedProcess[str]) -> None:

@@ -100,7 +100,7 @@ def test_hookline_run_exits_0_when_a_stage_calls_sys_exit(tmp_path: Path) -> Non
         (3, "exiter.exit", "exiter.exit raised SystemExit: 3", "exiter", "exiter-plugin")]
 
 
-def test_a_real_ctrl_c_still_stops_the_run(tmp_path: Path) -> None:
+def test_a_real_ctrl_c_still_stops_the_run(tmp_path: Path, python_sigint: None) -> None:
     """A SIGINT to the process while a stage runs is not that stage's failure: the run stops
     (``Interrupted``, a KeyboardInterrupt), and what was committed stays."""
     class Slow(hookline.Stage, phase="enrich", name="call_slow"):
