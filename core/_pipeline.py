@@ -70,7 +70,8 @@ def _without_variants(make: Callable[[Mapping[str, Any]], Event]
     record is the pipeline's own, so an input's ``variants`` is dropped, never trusted (a
     line cannot put itself into an experiment's variant)."""
     def from_dict(data: Mapping[str, Any]) -> Event:
-        if "variants" in data:
+        # (anything but a mapping goes on as it is: ``make`` says what is wrong with it)
+        if (type(data) is dict or isinstance(data, Mapping)) and "variants" in data:
             data = {key: value for key, value in data.items() if key != "variants"}
         return make(data)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from typing import Any
 
@@ -12,6 +13,7 @@ import hookline
 from hookline import hookimpl
 from hookline._loader import load_objects
 from hookline.config import Config
+from hookline.errors import ValidationError
 from hookline.flags import FlagError, Flags, bucket
 
 
@@ -193,3 +195,7 @@ def test_an_input_cannot_name_its_own_variants() -> None:
     event = pipeline.make_event({"event_id": "e1", "user_id": "u1", "kind": "view", "ts": 1,
                                  "variants": ["team.gated", "someone.else"]})
     assert event.variants == []
+    for line in ("null", "[1]", '"text"', "7"):  # not an object: still the schema's error
+        with pytest.raises(ValidationError):
+            pipeline.from_dict(json.loads(line))
+
