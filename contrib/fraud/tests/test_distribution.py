@@ -32,5 +32,5 @@ def test_entry_point_names_the_package() -> None:
 
 def test_distribution_requires_hookline_and_ships_py_typed() -> None:
     requires = metadata.requires("hookline-fraud") or []
-    assert any(req.replace(" ", "").startswith("hookline>=0.1") for req in requires)
+    assert any(req.replace(" ", "").startswith("hookline>=0.3") for req in requires)
     assert (Path(hookline_fraud.__file__).parent / "py.typed").is_file()

@@ -40,7 +40,7 @@ def test_the_plugin_satisfies_the_contract(assert_contract: AssertContract) -> N
 
 def test_distribution_requires_hookline_and_ships_py_typed() -> None:
     requires = metadata.requires("hookline-monitoring") or []
-    assert any(req.replace(" ", "").startswith("hookline>=0.2") for req in requires)
+    assert any(req.replace(" ", "").startswith("hookline>=0.3") for req in requires)
     assert any(req.replace(" ", "").startswith("opentelemetry-sdk") and "extra" in req
                for req in requires), "opentelemetry-sdk is an extra, not a dependency"
     assert (Path(hookline_monitoring.__file__).parent / "py.typed").is_file()

@@ -28,7 +28,7 @@ def test_entry_point_loads_the_fields_the_stages_and_the_commands() -> None:
 
 def test_distribution_declares_its_dependencies_and_ships_its_data() -> None:
     requires = [req.replace(" ", "") for req in metadata.requires("hookline-ranking") or []]
-    assert any(req.startswith("hookline>=0.2") for req in requires)
+    assert any(req.startswith("hookline>=0.3") for req in requires)
     assert any(req.startswith("numpy>=1.24") and 'extra=="train"' in req for req in requires)
     folder = Path(hookline_ranking.__file__).parent
     assert (folder / "py.typed").is_file()
