@@ -34,22 +34,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import check, finish, generate_events, note, parse_run_args
+from _harness import BURN_PLUGIN, check, finish, generate_events, note, parse_run_args
 
 from hookline.testing import write_installed
-
-BURN_PLUGIN = '''
-import hashlib
-import hookline
-
-class Burn(hookline.Stage, phase="enrich", name="burn"):
-    """Costs about 10 us per event: a stand-in for a real lookup or model."""
-
-    def process(self, event):
-        digest = event.user_id.encode()
-        for _ in range(12):
-            digest = hashlib.sha256(digest).digest()
-'''
 
 CONTRIB = "fraud,ranking,monitoring"
 

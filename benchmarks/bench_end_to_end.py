@@ -51,7 +51,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import check, finish, note, parse_args
+from _harness import BURN_PLUGIN, check, finish, note, parse_args
 
 from hookline.testing import write_installed
 
@@ -59,19 +59,6 @@ HANDWRITTEN = Path(__file__).resolve().parent / "handwritten.py"
 PLUGINS = ("fraud", "ranking", "monitoring")
 #: The share of the generated lines replaced by injected attacks (so the fraud rules refuse).
 ATTACKS = "0.02"
-
-BURN_PLUGIN = '''
-import hashlib
-import hookline
-
-class Burn(hookline.Stage, phase="enrich", name="burn"):
-    """Costs about 10 us per event: a stand-in for a real lookup or model."""
-
-    def process(self, event):
-        digest = event.user_id.encode()
-        for _ in range(12):
-            digest = hashlib.sha256(digest).digest()
-'''
 
 def _baseline_tree(revision: str, folder: Path) -> Path:
     """A folder holding the import package ``hookline`` and the contrib plugins' packages as
