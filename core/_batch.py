@@ -346,7 +346,8 @@ def origin_of(pipeline: Pipeline) -> Callable[[str], tuple[str | None, str | Non
 def complete(pipeline: Pipeline, result: BatchResult, rows: Rows) -> BatchResult:
     """Turn a processed batch into what a sink commits: the accepted events as rows, and
     the partials of the plugins' aggregations."""
-    result.rows = [rows(event) for event in result.accepted]
+    row = rows.row
+    result.rows = [row(event) for event in result.accepted]
     result.aggregations = aggregate(pipeline, result.accepted)
     return result
 

@@ -664,6 +664,30 @@ def _qualname(function: Any) -> str:
     return str(getattr(function, "__qualname__", function))
 
 
+# -- rows ----------------------------------------------------------------------------------
+
+
+def compile_row(names: Sequence[str], json_names: Sequence[str],
+                encode: Callable[[Any], str], *, what: str) -> Callable[[Any], tuple[Any, ...]]:
+    """``row(event)``: the values of the fields ``names`` of an event's instance dict, in that
+    order, those in ``json_names`` as compact JSON text by ``encode`` (None stays None; an
+    empty list or mapping is ``[]`` or ``{}`` without the encoder)."""
+    lines = ["def row(event):",
+             '    """The event as a row of the events table (generated)."""',
+             "    data = event.__dict__"]
+    items = []
+    for index, name in enumerate(names):
+        if name in json_names:
+            value = f"v{index}"
+            lines.append(f"    {value} = data[{name!r}]")
+            items.append(f"_encode({value}) if {value} else None if {value} is None else "
+                         f"'[]' if {value}.__class__ is list else '{{}}'")
+        else:
+            items.append(f"data[{name!r}]")
+    lines.append("    return (" + "".join(f"\n        {item}," for item in items) + "\n    )")
+    return compile_function("row", lines, {"_encode": encode}, what=f"row {what}")
+
+
 # -- the boundary check -----------------------------------------------------------------------
 
 

@@ -194,8 +194,9 @@ class Pipeline:
         self._phases = tuple(self._compile(p, probed=False) for p in hookspecs.PHASES)
         #: Every phase on an event of ``event_class`` (no conversion): the per-event loop's call.
         self.run_phases = self._chain(self._phases, self._busy())
-        #: The same, timing each stage call into ``stats`` (for the sampled events).
-        self.run_phases_probed = self._chain(
+        #: The same, timing each stage call and each phase into ``stats`` (for the sampled
+        #: events).
+        self.run_phases_probed = self._chain_timed(
             [self._compile(p, probed=True) for p in hookspecs.PHASES], self._busy())
         #: With async stages, a coroutine function running every phase (the per-event loop
         #: runs a batch's events concurrently through it); None when every stage is sync.
@@ -227,6 +228,28 @@ class Pipeline:
                 raise failed(exc) from exc
 
         failed = self.failure
+        return process
+
+    def _chain_timed(self, phases: Sequence[Callable[[Any], Any]], busy: list[bool]
+                     ) -> Callable[[Any], Any]:
+        """:meth:`_chain`, timing each phase (its stages and wrappers together) into
+        ``stats.phase(name)``; a phase that raised is not timed, as a stage call is not."""
+        used = [(phase, self.stats.phase(name))
+                for name, phase, has_impls in zip(hookspecs.PHASES, phases, busy) if has_impls]
+        clock, failed = time.perf_counter_ns, self.failure
+
+        def process(event: Any) -> Any:
+            try:
+                for phase, latency in used:
+                    started = clock()
+                    event = phase(event)
+                    latency.add(clock() - started)
+                return event
+            except _THROUGH:
+                raise
+            except BaseException as exc:
+                raise failed(exc) from exc
+
         return process
 
     def _chain_async(self, phases: Sequence[Callable[[Any], Any]], busy: list[bool]

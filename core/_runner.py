@@ -258,6 +258,7 @@ def run(
         report.executor = {"name": executor, **runner.describe()}
         pipeline.stats.resolve_gates(pipeline.flags.evaluations)
         report.stage_stats = pipeline.stats.as_dict(order)
+        report.phase_stats = pipeline.stats.phases_dict()
         timed = _timed_metrics()
         if timed:
             report.sections["timed"] = timed
@@ -277,6 +278,7 @@ def run(
         report.status, report.exit_status = ended_by(error)
         report.duration_s = time.perf_counter() - started
         report.stage_stats = pipeline.stats.as_dict(order)
+        report.phase_stats = pipeline.stats.phases_dict()
         _record_failed(sink, info, report)
         raise
     finally:

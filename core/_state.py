@@ -72,11 +72,13 @@ class State(MutableMapping[str, Any]):
 
     def get(self, key: str, default: Any = None) -> Any:
         value = self._data.get(key, _MISSING)
-        if value is _MISSING:
-            return default
         if value.__class__ in _CONTAINERS:
+            codes = self._codes  # _handed_out, its common case inlined: the owner calling
+            if not codes or sys._getframe(1).f_code in codes:
+                self._touched.add(key)
+                return value
             return self._handed_out(key, value)
-        return value
+        return default if value is _MISSING else value
 
     def __contains__(self, key: object) -> bool:
         return key in self._data

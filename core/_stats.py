@@ -75,12 +75,34 @@ class Stats:
     def __init__(self, sample_every: int = 16) -> None:
         self.sample_every = max(1, sample_every)
         self.stages: dict[str, StageStats] = {}
+        #: The sampled latency of each phase that has stages (all of its stages and wrappers
+        #: for one event), timed on the same events as the stages.
+        self.phases: dict[str, Histogram] = {}
 
     def stage(self, name: str) -> StageStats:
         found = self.stages.get(name)
         if found is None:
             found = self.stages[name] = StageStats()
         return found
+
+    def phase(self, name: str) -> Histogram:
+        found = self.phases.get(name)
+        if found is None:
+            found = self.phases[name] = Histogram()
+        return found
+
+    def phases_dict(self) -> dict[str, dict[str, Any]]:
+        """Each phase's sampled latency: ``timed`` (how many events were timed), mean, p50,
+        p99 and max in microseconds (None before any was timed)."""
+        figures = {}
+        for name, latency in self.phases.items():
+            timed = latency.count
+            figures[name] = {"timed": timed, **{
+                key: None if value is None else round(value / 1000, 2) for key, value in (
+                    ("mean_us", latency.sum_ns / timed if timed else None),
+                    ("p50_us", latency.quantile(0.5)), ("p99_us", latency.quantile(0.99)),
+                    ("max_us", latency.quantile(1.0)))}}
+        return figures
 
     def probe(self, names: list[str]) -> Any:
         """A probe for one phase's plan: ``probe(step_index, elapsed_ns)``."""
@@ -144,4 +166,8 @@ class Stats:
                                  {name: s.dropped for name, s in stages})
             + prometheus_histogram("hookline_stage_latency_seconds",
                                    "Sampled latency of a stage call.",
-                                   {name: s.latency for name, s in stages}))
+                                   {name: s.latency for name, s in stages})
+            + prometheus_histogram("hookline_phase_latency_seconds",
+                                   "Sampled latency of a phase (its stages and wrappers) for "
+                                   "one event.", dict(sorted(self.phases.items())),
+                                   label="phase"))

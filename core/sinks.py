@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import operator
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -30,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
+from . import _codegen
 from ._schema import Event
 from .errors import DatabaseError, PluginError, UsageError
 from .fields import List, Nested
@@ -198,23 +198,15 @@ class Rows:
         self.names = [name for name, _ in self.fields]
         #: Where ``event_id`` is in a row.
         self.id_index = self.names.index("event_id")
-        self._values = operator.itemgetter(*self.names) if len(self.names) > 1 else (
-            lambda values: (values[self.names[0]],))
         #: Where the fields stored as JSON text (lists, mappings, nested events) are.
         self.json_at = [at for at, (_, kind) in enumerate(self.fields) if _is_json(kind)]
+        #: ``row(event)``: what calling this object does, as a plain (generated) function.
+        self.row = _codegen.compile_row(
+            self.names, [self.names[at] for at in self.json_at], _encode,
+            what=f"{event_class.__module__}.{event_class.__qualname__}")
 
     def __call__(self, event: Event) -> tuple[Any, ...]:
-        row: tuple[Any, ...] = self._values(event.__dict__)
-        if not self.json_at:
-            return row
-        values = list(row)
-        for at in self.json_at:
-            value = values[at]
-            if value:  # None stays NULL; [] and {} need no encoder
-                values[at] = _encode(value)
-            elif value is not None:
-                values[at] = "[]" if type(value) is list else "{}"
-        return tuple(values)
+        return self.row(event)
 
     def json_line(self, row: tuple[Any, ...]) -> str:
         """The event of ``row`` as one compact JSON object, as ``event.to_dict()`` dumps."""

@@ -89,6 +89,12 @@ def test_process_executor_equals_inline(installed: Path, tmp_path: Path) -> None
         "velocity.flaky"])
     assert timed[0]["calls"] == timed[1]["calls"] > 0
     assert timed[0]["errors"] == timed[1]["errors"] == inline.stages["velocity.flaky"]
+    # So do the phase timings: the same sampled events, timed where they ran.
+    assert process.phase_stats.keys() == inline.phase_stats.keys() == {
+        "validate", "enrich", "score"}
+    assert [phase["timed"] for phase in process.phase_stats.values()] == [
+        phase["timed"] for phase in inline.phase_stats.values()]
+    assert inline.phase_stats["validate"]["timed"] > 0
 
 
 def test_the_breaker_quarantines_a_stage_in_the_workers_too(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import math
 import pickle
 import re
 import time
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -13,9 +15,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import hookline
 from hookline import behaviors
 from hookline._stats import Stats
 from hookline.behaviors import timed
+from hookline.config import Config
 from hookline.metrics import (
     BUCKETS,
     N_BUCKETS,
@@ -213,6 +217,40 @@ def test_stats_write_errors_rejections_and_sampled_latency() -> None:
     assert _bounds(found, "hookline_stage_latency_seconds", label)["2.048e-06"] == 1
     assert _bounds(found, "hookline_stage_latency_seconds", label)["1.024e-06"] == 0
     assert stats.as_dict()["fraud.velocity"]["p50_us"] == pytest.approx(1.5, rel=1 / 8)
+
+
+class _Gate(hookline.Stage, phase="validate", name="gate"):
+    """Refuses every third event: those end the validate phase by raising."""
+
+    def process(self, event: Any) -> None:
+        if event.ts % 3 == 0:
+            raise hookline.Reject("every third")
+
+
+class _Tag(hookline.Stage, phase="score", name="tag"):
+    def process(self, event: Any) -> None:
+        event.tags = [*event.tags, "scored"]
+
+
+def test_each_phase_with_stages_is_timed_on_the_sampled_events(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(
+        json.dumps({"event_id": f"e{n}", "user_id": "u", "kind": "view", "ts": n}) + "\n"
+        for n in range(1, 301)))
+    config = Config(sample_every=4)
+    pipeline = hookline.Pipeline.from_plugins([_Gate, _Tag], config)
+    report = hookline.run([str(source)], db=str(tmp_path / "out.db"), config=config,
+                          pipeline=pipeline)
+    # Lines 4, 8, ... 300 are sampled; validate returns on the two in three not refused,
+    # and each of those goes on through score. enrich has no stage: it is not run.
+    sampled = [n for n in range(1, 301) if n % 4 == 0]
+    passed = [n for n in sampled if n % 3]
+    assert {name: phase["timed"] for name, phase in report.phase_stats.items()} == {
+        "validate": len(passed), "score": len(passed)}
+    assert 0 < report.phase_stats["score"]["p50_us"] <= report.phase_stats["score"]["max_us"]
+    found = exposition_samples(pipeline.stats.prometheus())
+    assert found['hookline_phase_latency_seconds_count{phase="validate"}'] == len(passed)
+    assert hookline.Report.from_dict(report.as_dict()).phase_stats == report.phase_stats
 
 
 # --------------------------------------------------------------------------------------------

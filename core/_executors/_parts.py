@@ -26,6 +26,7 @@ from ..sinks import DeadLetter
 if TYPE_CHECKING:
     from .._batch import BatchResult
     from .._pipeline import Pipeline
+    from ..metrics import Histogram
 
 __all__ = ["Part", "add_measures", "combine", "decode_lines", "encode_lines", "pack",
            "stored_ids", "take_measures"]
@@ -60,6 +61,8 @@ class Part:
     lines: int = 0
     #: Sampled stage latencies: stage -> {bucket: packed count and time} (non-empty buckets).
     latency: dict[str, dict[int, int]] = field(default_factory=dict)
+    #: The same for each phase (``Stats.phases``).
+    phase_latency: dict[str, dict[int, int]] = field(default_factory=dict)
     #: What ``timed()`` behaviours measured meanwhile (a ``hookline.metrics.Metrics``).
     timed: Any = None
     #: Flag decisions: flag -> [off, on].
@@ -115,6 +118,11 @@ def take_measures(pipeline: Pipeline, part: Part) -> None:
         if any(bins):
             part.latency[name] = {index: value for index, value in enumerate(bins) if value}
             stats.latency.reset()
+    for name, latency in pipeline.stats.phases.items():
+        if any(latency.bins):
+            part.phase_latency[name] = {index: value for index, value in enumerate(latency.bins)
+                                        if value}
+            latency.reset()
     behaviors = sys.modules.get("hookline.behaviors")
     if behaviors is not None and behaviors.DEFAULT_METRICS.names():
         from ..metrics import Metrics
@@ -132,13 +140,10 @@ def take_measures(pipeline: Pipeline, part: Part) -> None:
 def add_measures(pipeline: Pipeline, part: Part) -> None:
     """Add what a worker measured (:func:`take_measures`) to this process's figures: the
     report and ``--metrics-file`` then show the whole run's."""
-    from ..metrics import Histogram
-
     for name, buckets in part.latency.items():
-        histogram = Histogram()
-        for index, value in buckets.items():
-            histogram.bins[index] = value
-        pipeline.stats.stage(name).latency.merge(histogram)
+        _add_bins(pipeline.stats.stage(name).latency, buckets)
+    for name, buckets in part.phase_latency.items():
+        _add_bins(pipeline.stats.phase(name), buckets)
     if part.timed is not None:
         from ..behaviors import DEFAULT_METRICS
 
@@ -147,6 +152,11 @@ def add_measures(pipeline: Pipeline, part: Part) -> None:
         counts = pipeline.flags.evaluations.setdefault(name, [0, 0])
         counts[0] += off
         counts[1] += on
+
+
+def _add_bins(histogram: Histogram, buckets: dict[int, int]) -> None:
+    for index, value in buckets.items():
+        histogram.bins[index] += value
 
 
 def combine(parts: list[Part]) -> BatchResult:
