@@ -49,7 +49,7 @@ def _text(value: Any) -> str:
 class State(MutableMapping[str, Any]):
     """A dict of JSON values that knows which keys changed since the last commit."""
 
-    __slots__ = ("_codes", "_data", "_dirty", "_name", "_saved", "_touched")
+    __slots__ = ("_code_ids", "_codes", "_data", "_dirty", "_name", "_saved", "_touched")
 
     def __init__(self) -> None:
         self._data: dict[str, Any] = {}
@@ -62,6 +62,10 @@ class State(MutableMapping[str, Any]):
         #: The owning stage's name and code, once bound; unbound, nothing is checked.
         self._name: str | None = None
         self._codes: frozenset[CodeType] = frozenset()
+        #: Their ids, which the checks look up: a code object's hash is computed from its
+        #: contents on every lookup (several hundred ns), an int's is free. ``_codes`` keeps
+        #: the objects alive, so an id cannot be reused by another code object.
+        self._code_ids: frozenset[int] = frozenset()
 
     # -- reading -------------------------------------------------------------------------------
     def __getitem__(self, key: str) -> Any:
@@ -73,8 +77,8 @@ class State(MutableMapping[str, Any]):
     def get(self, key: str, default: Any = None) -> Any:
         value = self._data.get(key, _MISSING)
         if value.__class__ in _CONTAINERS:
-            codes = self._codes  # _handed_out, its common case inlined: the owner calling
-            if not codes or sys._getframe(1).f_code in codes:
+            codes = self._code_ids  # _handed_out, its common case inlined: the owner calling
+            if not codes or id(sys._getframe(1).f_code) in codes:
                 self._touched.add(key)
                 return value
             return self._handed_out(key, value)
@@ -121,9 +125,9 @@ class State(MutableMapping[str, Any]):
         """Whether the owning stage's code is on the stack (its method, or a function one of
         its methods called): a walk up from the caller, usually one or two frames."""
         frame: Any = sys._getframe(2)  # __setitem__, __delitem__ or _handed_out, then up
-        codes = self._codes
+        codes = self._code_ids
         while frame is not None:
-            if frame.f_code in codes:
+            if id(frame.f_code) in codes:
                 return True
             frame = frame.f_back
         return False
@@ -137,6 +141,7 @@ class State(MutableMapping[str, Any]):
         """Make this the private state of ``stage`` (called ``name``)."""
         self._name = name
         self._codes = _code_of(type(stage))
+        self._code_ids = frozenset(map(id, self._codes))
 
     def changes(self) -> list[tuple[str, str | None]]:
         """``(key, JSON text)`` for each key changed since the last call (None: deleted), and

@@ -13,10 +13,8 @@ from hookline.testing import AssertContract
 
 import hookline_monitoring
 
+#: The lifecycle hooks only: no phase hook, so nothing of the plugin runs per event.
 HOOKS = {
-    "hookline_validate",
-    "hookline_enrich",
-    "hookline_score",
     "hookline_run_start",
     "hookline_batch_committed",
     "hookline_run_end",
@@ -29,7 +27,7 @@ def test_entry_point_loads_the_plugin_with_its_hooks() -> None:
     assert entry_point.load() is hookline_monitoring
     pipeline = hookline.Pipeline.from_entry_points(Config(plugins=("monitoring",)))
     (record,) = pipeline.plugins.loaded()
-    assert record.distribution == "hookline-monitoring"
+    assert (record.distribution, record.version) == ("hookline-monitoring", "0.3.0")
     assert set(record.hooks) == HOOKS
     assert record.stages == []
 

@@ -1,6 +1,7 @@
 """The plugin's figures are the run's, whatever the executor: what ``/metrics`` served after
-each batch, the alerts and the spans are the same for a run processed in worker processes as
-for one processed inline (the latencies aside: those are measured anew)."""
+each batch, the alerts, the spans and the report's phase figures are the same for a run
+processed in worker processes as for one processed inline (the latencies aside: those are
+measured anew, on the same sampled events)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,13 @@ def counts(text: str) -> dict[str, float]:
     return {key: value for key, value in samples(text).items() if not TIMING.search(key)}
 
 
+def phases(report: Any) -> dict[str, dict[str, Any]]:
+    """The report's phase figures, their measured latencies left out."""
+    section = report.sections["monitoring"]
+    return {phase: {key: value for key, value in section[phase].items()
+                    if not key.endswith("_us")} for phase in ("validate", "enrich")}
+
+
 def run(executor: str, source: Path, folder: Path, spans: Any
         ) -> tuple[list[str], Any, list[Any]]:
     """A run of ``source`` with ``executor``: what was scraped after each batch, the report,
@@ -81,7 +89,13 @@ def test_figures_are_the_same_as_inline(executor: str, site: Path, spans: Any,
     assert [counts(text) for text in other_scrapes] == [counts(text) for text in inline_scrapes]
     last = counts(other_scrapes[-1])
     assert last['hookline_stage_rejected_total{stage="gate.check"}'] == 36  # 8 % of 450
-    assert last['hookline_timed_calls_total{stage="monitoring.validate"}'] == 450
+    assert last['hookline_monitoring_phase_events_total{phase="validate"}'] == 450
+    sampled = [kinds[((number - 1) * 37) % 100] for number in range(16, 451, 16)]
+    assert last['hookline_phase_latency_seconds_count{phase="validate"}'] == sampled.count(
+        "purchase")  # the lines hookline timed, where the validate phase did not raise
+    assert phases(other) == phases(inline)
+    assert phases(other)["enrich"] == {"events": 405, "errors": 0, "rejected": 0, "dropped": 0,
+                                       "timed": sampled.count("purchase")}
     assert (last['hookline_stage_calls_total{stage="gate.check"}']
             == other.stage_stats["gate.check"]["calls"])
     assert other.sections["monitoring"]["alerts"] == inline.sections["monitoring"]["alerts"]

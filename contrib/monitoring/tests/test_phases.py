@@ -1,97 +1,140 @@
-"""The phase wrappers: every call timed into hookline's metrics, signals passed through."""
+"""Each phase's figures in the report: counted exactly from the stages' statistics, timed by
+hookline on the events it samples, and nothing of the plugin run per event."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import hookline
-import pytest
-from hookline.behaviors import DEFAULT_METRICS
-from hookline.errors import StageFailed
-from hookline.hookspecs import PHASES
-from hookline.metrics import Histogram
-from hookline.testing import EventFactory, PipelineFactory
-from hypothesis import given
+from hookline.config import Config
+from hookline.hookspecs import PHASES, phase_hook
+from hookline.testing import EventFactory, PipelineFactory, RunReporter
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import hookline_monitoring
-from hookline_monitoring import _phases
 
-durations = st.integers(min_value=0, max_value=2**40)
-
-
-def drive(wrapper: Any, outcome: BaseException | None) -> Any:
-    """Run a wrapper the way pluggy does: enter, then send the result or throw the error."""
-    generator = wrapper("event")
-    next(generator)
-    try:
-        if outcome is None:
-            generator.send("result")
-        else:
-            generator.throw(outcome)
-    except StopIteration as stop:
-        return stop.value
-    raise AssertionError("the wrapper must finish after one yield")
+#: What the gate plugin does with each kind (tests/_support.py), and what the scorer below
+#: does with a "big" purchase.
+KINDS = ("purchase", "big", "bad", "noise", "boom")
+LATENCY = ("timed", "mean_us", "p50_us", "p99_us", "max_us")
 
 
-@given(st.lists(st.tuples(durations, st.sampled_from([None, "reject", "drop", "error"])),
-                max_size=30))
-def test_the_wrapper_records_each_call_as_histogram_add_would(
-        calls: list[tuple[int, str | None]]) -> None:
-    latency, errors, expected = Histogram(), [0], Histogram()
-    wrapper = _phases.timing_wrapper(latency, errors)
-    outcomes: dict[str | None, BaseException | None] = {
-        None: None, "reject": hookline.Reject("no"), "drop": hookline.Drop(),
-        "error": KeyError("k")}
-    for elapsed, kind in calls:
-        with mock.patch.object(_phases, "perf_counter_ns", side_effect=[1_000, 1_000 + elapsed]):
-            try:
-                assert drive(wrapper, outcomes[kind]) == "result"
-            except BaseException as exc:  # the very exception thrown in comes out
-                assert exc is outcomes[kind]
-        expected.add(elapsed)
-    assert latency == expected
-    assert errors == [sum(kind == "error" for _, kind in calls)]  # decisions are not errors
+class Scorer:
+    """A plugin's own ``hookline_score`` function (not a Stage): drops the big purchases."""
+
+    @hookline.hookimpl
+    def hookline_score(self, event: Any) -> None:
+        if event.amount > 1000:
+            raise hookline.Drop("too big to rank")
 
 
-def test_phases_record_into_the_metrics_hookline_merges(
-        make_pipeline: PipelineFactory, make_event: EventFactory, gate: Any) -> None:
-    pipeline = make_pipeline(hookline_monitoring, ("gate", gate))
-    _phases.reset(PHASES)
-    for kind in ["purchase"] * 7 + ["bad", "noise", "boom"]:
-        try:
-            pipeline.process(make_event(kind=kind))
-        except (hookline.Reject, hookline.Drop, StageFailed):
-            pass
-    figures = DEFAULT_METRICS.snapshot()
-    assert figures["monitoring.validate"]["calls"] == 10
-    assert figures["monitoring.validate"]["errors"] == 1  # the KeyError, not Reject or Drop
-    assert figures["monitoring.enrich"]["calls"] == figures["monitoring.score"]["calls"] == 7
-    assert figures["monitoring.score"]["errors"] == 0
+class Timer:
+    """A plugin timing the score phase with a wrapper of its own, and nothing else."""
+
+    @hookline.hookimpl(wrapper=True)
+    def hookline_score(self, event: Any) -> Any:
+        return (yield)
 
 
-def test_reset_starts_the_phases_from_zero_and_leaves_other_series_alone() -> None:
-    latency, errors = _phases.phase_series("validate")
-    latency.add(1_000)
-    errors[0] = 3
-    other, _ = DEFAULT_METRICS.series("someone.else")
-    other.add(5)
-    before = other.count
-    _phases.reset(PHASES)
-    assert _phases.phase_series("validate") == (latency, errors)  # the same objects
-    assert (latency.count, errors) == (0, [0])
-    assert other.count == before
+def lines_of(kinds: list[str], make_event: EventFactory) -> list[dict[str, Any]]:
+    return [make_event(kind="purchase" if kind == "big" else kind,
+                       amount=5000.0 if kind == "big" else 10.0) for kind in kinds]
 
 
-def test_signals_and_errors_pass_through_the_wrappers_unchanged(
-        make_pipeline: PipelineFactory, make_event: EventFactory, gate: Any) -> None:
-    pipeline = make_pipeline(hookline_monitoring, ("gate", gate))
-    data = make_event()
-    assert pipeline.process(data).to_dict() == data
-    with pytest.raises(hookline.Reject) as rejected:
-        pipeline.process(make_event(kind="bad"))
-    assert (rejected.value.reason, rejected.value.stage) == ("bad kind", "gate.check")
-    with pytest.raises(StageFailed) as failed:
-        pipeline.process(make_event(kind="boom"))
-    assert isinstance(failed.value.error, KeyError)
+def test_the_plugin_implements_no_phase_hook_so_nothing_of_it_runs_per_event(
+        site: Path) -> None:
+    pipeline = hookline.Pipeline.from_entry_points(Config(plugins=("monitoring", "gate")))
+    implementations = {phase: [(impl.plugin_name, impl.wrapper)
+                               for impl in pipeline.plugins.impls(phase_hook(phase))]
+                       for phase in PHASES}
+    assert implementations == {"validate": [("gate.check", False)],
+                               "enrich": [("gate.slow", False)], "score": []}
+    alone = hookline.Pipeline.from_entry_points(Config(plugins=("monitoring",)))
+    assert alone.stats.phases == {}  # no phase for hookline to run, and none timed
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kinds=st.lists(st.sampled_from(KINDS), min_size=1, max_size=40),
+       sample_every=st.sampled_from([1, 2, 5, 16]))
+def test_each_phase_is_counted_exactly_and_timed_on_the_sampled_events(
+        kinds: list[str], sample_every: int, make_pipeline: PipelineFactory,
+        make_event: EventFactory, run_report: RunReporter, gate: Any, tmp_path: Path) -> None:
+    pipeline = make_pipeline(hookline_monitoring, ("gate", gate), ("scorer", Scorer()),
+                             settings={"monitoring": {"tracing": False}},
+                             config=Config(batch_size=7, sample_every=sample_every))
+    run = run_report(pipeline, lines_of(kinds, make_event),
+                     db=tmp_path / f"run-{run_report.runs}.db")
+    section = run.report.sections["monitoring"]
+
+    def sampled(*passing: str) -> int:  # lines are numbered from 1; a phase that raised
+        return sum(1 for number, kind in enumerate(kinds, 1)  # on an event is not timed
+                   if number % sample_every == 0 and kind in passing)
+
+    def count(*chosen: str) -> int:
+        return sum(kind in chosen for kind in kinds)
+
+    figures = {phase: {key: section[phase][key] for key in
+                       ("events", "errors", "rejected", "dropped", "timed")}
+               for phase in PHASES}
+    assert figures == {
+        "validate": {"events": len(kinds), "errors": count("boom"), "rejected": count("bad"),
+                     "dropped": count("noise"), "timed": sampled("purchase", "big")},
+        "enrich": {"events": count("purchase", "big"), "errors": 0, "rejected": 0,
+                   "dropped": 0, "timed": sampled("purchase", "big")},
+        "score": {"events": count("purchase", "big"), "errors": 0, "rejected": 0,
+                  "dropped": count("big"), "timed": sampled("purchase")},
+    }
+    for phase in PHASES:  # the latency is hookline's own, as the report keeps it
+        assert {key: section[phase][key] for key in LATENCY} == run.report.phase_stats[phase]
+    every = "every event" if sample_every == 1 else f"1 event in {sample_every}"
+    assert section["phases"] == (
+        f"counts exact; latency timed on {every} (hookline's sample_every)")
+
+
+def test_the_report_says_which_phase_did_not_run_and_that_latency_is_sampled(
+        make_pipeline: PipelineFactory, make_event: EventFactory, run_report: RunReporter,
+        gate: Any) -> None:
+    pipeline = make_pipeline(hookline_monitoring, ("gate", gate),
+                             settings={"monitoring": {"tracing": False}})
+    kinds = ["purchase"] * 40
+    kinds[15] = "bad"  # line 16: sampled, but its validate phase raised
+    report = run_report(pipeline, lines_of(kinds, make_event)).report
+
+    text = report.format()
+    assert ("phases: counts exact; latency timed on 1 event in 16 (hookline's sample_every); "
+            "not run (no stage): score") in text
+    assert "    validate: events 40, errors 0, rejected 1, dropped 0, timed 1, mean_us " in text
+    assert "    enrich: events 39, errors 0, rejected 0, dropped 0, timed 1, mean_us " in text
+    assert "score" not in report.sections["monitoring"]
+    latency = report.sections["monitoring"]["validate"]
+    assert 0 < latency["p50_us"] <= latency["p99_us"] <= latency["max_us"]
+
+
+def test_a_phase_of_wrappers_only_is_timed_but_has_no_counts(
+        make_pipeline: PipelineFactory, make_event: EventFactory, run_report: RunReporter,
+        gate: Any) -> None:
+    pipeline = make_pipeline(hookline_monitoring, ("gate", gate), ("timer", Timer()),
+                             settings={"monitoring": {"tracing": False}},
+                             config=Config(sample_every=1))
+    report = run_report(pipeline, lines_of(["purchase"] * 5 + ["bad"], make_event)).report
+
+    score = report.sections["monitoring"]["score"]
+    counts = ("events", "errors", "rejected", "dropped")
+    assert {key: score[key] for key in counts} == dict.fromkeys(counts)  # all None
+    assert score["timed"] == 5
+    assert "    score: events -, errors -, rejected -, dropped -, timed 5," in report.format()
+
+
+def test_a_run_that_read_no_event_shows_its_phases_at_zero(
+        make_pipeline: PipelineFactory, run_report: RunReporter, gate: Any) -> None:
+    pipeline = make_pipeline(hookline_monitoring, ("gate", gate),
+                             settings={"monitoring": {"tracing": False}})
+    section = run_report(pipeline, []).report.sections["monitoring"]
+    assert section["batches"] == 0
+    for phase in ("validate", "enrich"):
+        assert section[phase] == {"events": 0, "errors": 0, "rejected": 0, "dropped": 0,
+                                  "timed": 0, "mean_us": None, "p50_us": None,
+                                  "p99_us": None, "max_us": None}

@@ -138,7 +138,15 @@ def test_metrics_during_the_run_carry_the_stage_series_and_end_at_the_reports_to
         f'hookline_dead_letters_total{{reason="{reason}"}}': count
         for reason, count in report.reasons.items()}
     assert last['hookline_monitoring_alerts_total{alert="max_dead_letter_ratio"}'] == 2
-    assert last['hookline_timed_calls_total{stage="monitoring.validate"}'] == report.read - 1
+    section = report.sections["monitoring"]
+    for phase in ("validate", "enrich"):  # each phase's counts, and hookline's own timings
+        for figure in ("events", "errors", "rejected", "dropped"):
+            assert (last[f'hookline_monitoring_phase_{figure}_total{{phase="{phase}"}}']
+                    == section[phase][figure])
+        assert (last[f'hookline_phase_latency_seconds_count{{phase="{phase}"}}']
+                == section[phase]["timed"])
+    assert section["validate"]["events"] == report.read - 1  # "{oops" never reached it
+    assert not any("phase=\"score\"" in key for key in last)  # no stage: not run
     # the run is over: so is the endpoint, and its port is free again
     with pytest.raises(OSError):
         _scrape(scraper.url)

@@ -3,13 +3,17 @@
 Installed next to hookline, this package is found through its entry point
 ``monitoring = "hookline_monitoring"`` in the group ``hookline.plugins``. It
 
-* times each phase with a pluggy wrapper (``hookline_validate``, ``hookline_enrich``,
-  ``hookline_score``), into the metrics hookline merges from worker processes;
 * after each committed batch (``hookline_batch_committed``), with the figures hookline keeps
   for the whole run: serves them on ``/metrics`` when ``prometheus_port`` is set, sends a
   span for the batch and each of its stages when ``opentelemetry-sdk`` is installed, and
   checks the alert thresholds, calling ``hookline_alert`` for each alert;
-* adds a ``monitoring`` section to the run report (``hookline_run_end``).
+* adds a ``monitoring`` section to the run report (``hookline_run_end``), with each phase's
+  figures: its events, errors, rejections and drops (its stages' counts, exact) and its
+  latency on the events hookline samples (one in ``sample_every``).
+
+It implements no phase hook: nothing of it runs per event. The phase timings are those
+hookline takes itself on its sampled events (``report.phase_stats``, and
+``hookline_phase_latency_seconds`` on ``/metrics``).
 
 Its settings are the table ``[settings.monitoring]`` (:class:`Settings`).
 """
@@ -19,11 +23,8 @@ from __future__ import annotations
 from hookline_monitoring._alerts import Alert
 from hookline_monitoring._hooks import (
     hookline_batch_committed,
-    hookline_enrich,
     hookline_run_end,
     hookline_run_start,
-    hookline_score,
-    hookline_validate,
 )
 from hookline_monitoring._settings import Settings
 
@@ -35,9 +36,6 @@ __all__ = [
     "Alert",
     "Settings",
     "hookline_batch_committed",
-    "hookline_enrich",
     "hookline_run_end",
     "hookline_run_start",
-    "hookline_score",
-    "hookline_validate",
 ]

@@ -1,19 +1,17 @@
-"""The hook implementations: a timing wrapper per phase, and the run's lifecycle.
+"""The hook implementations: the run's lifecycle, nothing per event.
 
-The wrappers run for every event, wherever the events are processed (in worker processes
-under ``--executor process``), and do the least they can (see ``_phases.timing_wrapper``).
-The lifecycle hooks run once per run, or once per committed batch, in the process that
-started the run: they hold the run's :class:`Session` in ``run.state["monitoring"]``.
+They run once per run, or once per committed batch, in the process that started the run, and
+hold the run's :class:`Session` in ``run.state["monitoring"]``. The phase timings are
+hookline's own (see ``_phases``): the plugin implements no phase hook, so it adds nothing to
+the cost of an event.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
 from typing import Any
 
 import hookline
 
-from hookline_monitoring import _phases
 from hookline_monitoring._session import Session
 from hookline_monitoring._settings import NAME
 
@@ -22,23 +20,9 @@ from hookline_monitoring._settings import NAME
 _open: list[Session] = []
 
 
-def _phase_wrapper(phase: str) -> Callable[[Any], Generator[None, Any, Any]]:
-    """The hook implementation ``hookline_<phase>(event)``, timing the phase."""
-    wrapper = _phases.timing_wrapper(*_phases.phase_series(phase))
-    name = f"hookline_{phase}"
-    wrapper.__name__ = wrapper.__qualname__ = name
-    wrapper.__doc__ = f"Time the {phase} phase of each event; count its errors."
-    return hookline.hookimpl(wrapper=True)(wrapper)
-
-
-hookline_validate = _phase_wrapper("validate")
-hookline_enrich = _phase_wrapper("enrich")
-hookline_score = _phase_wrapper("score")
-
-
 @hookline.hookimpl
 def hookline_run_start(run: Any) -> None:
-    """Start the run's session: settings, ``/metrics``, the run's span, phases from zero."""
+    """Start the run's session: settings, ``/metrics``, the run's span."""
     while _open:
         _open.pop().close(error="the run stopped on an error before its end")
     session = Session(run)

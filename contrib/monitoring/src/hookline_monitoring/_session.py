@@ -9,10 +9,10 @@ what worker processes did: every figure it exports is the run's, whatever the ex
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from hookline.errors import AlertFailed, ConfigError
-from hookline.hookspecs import PHASES
 from hookline.metrics import prometheus_counter
 
 from hookline_monitoring import _phases
@@ -39,7 +39,9 @@ class Session:
         self.alerts = Alerts(self.settings, self.run_id)
         self.report: Any = None  # the run's report and stage statistics, from the first
         self.stats: Any = None  # committed batch on
-        _phases.reset(PHASES)
+        self.sample_every: int = run.config.get("sample_every", 16)
+        #: Each phase's stages (``_phases.stages_by_phase``), from the first committed batch.
+        self.phase_stages: dict[str, list[str]] = {}
         self.endpoint = self._listen()
         self.tracing: Tracing | None = None
         self.tracing_state = "off: tracing = false"
@@ -66,6 +68,9 @@ class Session:
         ``hookline_alert``), the new ``/metrics`` text. With ``fail_on_alert``, an alert ends
         the run here: AlertFailed."""
         self.report, self.stats = report, pipeline.stats
+        self.sample_every = pipeline.stats.sample_every
+        if not self.phase_stages:
+            self.phase_stages = _phases.stages_by_phase(pipeline)
         figures = self.tracker.batch(report, pipeline.stats)
         if figures is None:
             return
@@ -83,11 +88,13 @@ class Session:
             self.endpoint.publish(self.exposition(report))
 
     def exposition(self, report: Any) -> str:
-        """The run's exposition, as ``--metrics-file`` has it, and the alerts fired so far."""
+        """The run's exposition, as ``--metrics-file`` has it, each phase's counts and the
+        alerts fired so far."""
         fired = dict.fromkeys(self.alerts.names, 0)
         for alert in self.alerts.fired:
             fired[alert.name] += 1
         text: str = report.prometheus(self.stats)
+        text += _phases.exposition(self._phase_counts(()))
         return text + prometheus_counter(
             "hookline_monitoring_alerts_total", "Alerts fired during the run, by threshold.",
             fired, label="alert")
@@ -113,6 +120,13 @@ class Session:
             "alerts": [alert.message for alert in self.alerts.fired] or "none",
             "prometheus": f"served {url} during the run" if url else "off",
             "tracing": self.tracing_state,
-            "phase timings": "in [timed], as " + ", ".join(
-                _phases.series_name(phase) for phase in PHASES),
+            **_phases.summary(report.phase_stats, self._phase_counts(report.phase_stats),
+                              self.sample_every),
         }
+
+    def _phase_counts(self, phases: Iterable[str]) -> dict[str, _phases.PhaseCounts]:
+        """Each phase's counts so far; before the first committed batch nothing was counted,
+        and ``phases`` get zeros."""
+        if self.stats is None:
+            return {phase: _phases.PhaseCounts(0, 0, 0, 0) for phase in phases}
+        return _phases.counts(self.stats, self.phase_stages)
