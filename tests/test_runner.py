@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import gzip
 import json
 import sqlite3
@@ -204,3 +205,36 @@ def test_a_row_turns_back_into_the_events_json_line() -> None:
     ):
         expected = json.dumps(event.to_dict(), separators=(",", ":"), ensure_ascii=False)
         assert rows.json_line(rows(event)) == expected
+
+
+class _Collector(hookline.Stage, phase="validate", name="collector"):
+    """Notes the collector's settings the stages run under; fails on ``user_id`` u13."""
+
+    seen: list[tuple[int, bool]] = []
+
+    def process(self, event: hookline.Event) -> None:
+        _Collector.seen.append((gc.get_threshold()[0], gc.get_freeze_count() > 0))
+        if event.user_id == "u13":
+            raise RuntimeError("down")
+
+
+@pytest.mark.parametrize("policy", ["dead-letter", "fail-run"])
+def test_a_run_tunes_the_garbage_collector_and_gives_it_back(tmp_path: Path,
+                                                             policy: str) -> None:
+    source = tmp_path / "events.jsonl"
+    source.write_text("".join(json.dumps({"event_id": f"e{n}", "user_id": f"u{n}",
+                                          "kind": "view", "ts": n + 1}) + "\n"
+                              for n in range(20)))
+    before = gc.get_threshold(), gc.get_freeze_count()
+    _Collector.seen.clear()
+    config = Config(error_policy={"team.collector": policy})
+    run = lambda: hookline.run([str(source)], db=str(tmp_path / f"{policy}.db"),  # noqa: E731
+                               pipeline=hookline.Pipeline.from_plugins(
+                                   [("team", _Collector)], config), config=config)
+    if policy == "fail-run":
+        with pytest.raises(hookline.errors.RunAborted):
+            run()
+    else:
+        assert run().dead_lettered == 1
+    assert set(_Collector.seen) == {(10_000, True)}  # fewer passes, startup objects frozen
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before
