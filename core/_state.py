@@ -30,6 +30,7 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from types import CodeType
 from typing import Any
 
+from ._json import encoder
 from .errors import StateError
 
 __all__ = ["State", "changes", "discard", "load"]
@@ -41,9 +42,9 @@ _SCALARS = (str, int, float, bool, type(None))
 _MISSING: Any = object()
 
 
-def _text(value: Any) -> str:
-    """The JSON text a value is committed as (``json.dumps``: the form the table holds)."""
-    return json.dumps(value)
+#: The JSON text a value is committed as (what ``json.dumps(value)`` gives: the form the
+#: table holds).
+_text = encoder()
 
 
 class State(MutableMapping[str, Any]):

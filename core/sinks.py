@@ -21,7 +21,6 @@ field in schema order, lists, mappings and nested events as compact JSON text.
 from __future__ import annotations
 
 import importlib
-import json
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -29,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
-from . import _codegen
+from . import _codegen, _json
 from ._schema import Event
 from .errors import DatabaseError, PluginError, UsageError
 from .fields import List, Nested
@@ -224,27 +223,8 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def _compact_encoder() -> Callable[[Any], str]:
-    """``json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_plain)``, made
-    once: ``JSONEncoder.encode`` builds its C encoder again on every call, which costs more
-    than encoding a short list."""
-    encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_plain)
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # no C accelerator (another Python implementation)
-        return encoder.encode
-    encode = make({}, _plain, json.encoder.encode_basestring, None, ":", ",", False, False,
-                  True)  # {}: circular references are refused, as json.dumps does
-    join = "".join
-
-    def compact(value: Any) -> str:
-        if isinstance(value, str):  # the C encoder's one-shot path wants a container
-            return encoder.encode(value)
-        return join(encode(value, 0))
-
-    return compact
-
-
-_encode = _compact_encoder()
+#: An event's lists, mappings and nested events as stored: compact JSON text.
+_encode = _json.encoder(separators=(",", ":"), ensure_ascii=False, default=_plain)
 
 
 # -- the interface ----------------------------------------------------------------------------
