@@ -17,11 +17,13 @@ And the cost of one monitoring-style ``@hookline.hookimpl(wrapper=True)`` genera
 (two clock reads, two counter updates) added to the phase: ``(phase with the wrapper - phase)
 / direct loop``, paired per round, against what the same wrapper adds to pluggy's hook call.
 hookline drives the wrapper, the plugin's own generator function, per event (a pooled pump
-generator hands it the result through ``yield from``). For comparison: the same wrapper driven
-by hand around the direct loop the usual way (``next``, ``send``, catch ``StopIteration``),
-the same work with no generator and no call at all (the floor of what the wrapper itself
-does), a wrapper that only yields, and hookline-monitoring's real wrapper when that plugin is
-installed.
+generator hands it the result through ``yield from``). The same for a histogram wrapper, the
+kind a monitoring plugin records latencies with (two clock reads, one addition to a
+:class:`hookline.metrics.Histogram` bucket, errors counted: what hookline-monitoring's
+wrappers did before 0.3.0, which reads hookline's own phase statistics instead). For
+comparison: the timing wrapper driven by hand around the direct loop the usual way
+(``next``, ``send``, catch ``StopIteration``), the same work with no generator and no call at
+all (the floor of what the wrapper itself does), and a wrapper that only yields.
 
     python benchmarks/bench_dispatch.py [--quick] [--json PATH]
 """
@@ -41,9 +43,10 @@ import pluggy
 from _harness import Case, Results, check, compare, finish, note, parse_args
 
 import hookline
+from hookline.metrics import SAMPLE, Histogram, bucket_index
 
 NAME = "dispatch"
-PACKAGES = ("hookline", "pluggy", "stevedore", "hookline-monitoring")
+PACKAGES = ("hookline", "pluggy", "stevedore")
 SIZES = (3, 10)
 
 EVENT = {"event_id": "e-1", "user_id": "u-1842", "kind": "purchase", "ts": 1_767_225_600_000,
@@ -89,6 +92,27 @@ def timing_wrapper(stats: Stats) -> Callable[[Any], Generator[None, Any, Any]]:
         finally:
             stats.total_ns += perf_counter_ns() - start
             stats.calls += 1
+
+    return hookline_validate
+
+
+def histogram_wrapper(latency: Histogram, errors: list[int]
+                      ) -> Callable[[Any], Generator[None, Any, Any]]:
+    """A monitoring plugin's latency wrapper: time the phase into ``latency`` (one addition
+    to its bucket, as code on a hot path records into a histogram), count in ``errors[0]``
+    the calls that raised."""
+    bins = latency.bins
+
+    def hookline_validate(event: Any) -> Generator[None, Any, Any]:
+        start = perf_counter_ns()
+        try:
+            return (yield)
+        except Exception:
+            errors[0] += 1
+            raise
+        finally:
+            ns = perf_counter_ns() - start
+            bins[bucket_index(ns)] += ns + SAMPLE
 
     return hookline_validate
 
@@ -160,15 +184,6 @@ def stevedore_manager(stages: Sequence[hookline.Stage]) -> Any:
     return ExtensionManager.make_test_instance(extensions, propagate_map_exceptions=True)
 
 
-def monitoring_plugin() -> Any:
-    """hookline-monitoring's hook module (its real timing wrappers), or None."""
-    try:
-        from hookline_monitoring import _hooks
-    except ImportError:
-        return None
-    return _hooks
-
-
 # --------------------------------------------------------------------------------------------
 # The benchmark
 
@@ -187,14 +202,19 @@ def cases(n: int) -> tuple[list[Case], list[str]]:
     stats = Stats()
     wrapped = hookline_pipeline(classes, wrapper_plugin(timing_wrapper(stats), hookline.hookimpl))
     yielding = hookline_pipeline(classes, wrapper_plugin(_yield_only, hookline.hookimpl))
+    latency = Histogram()
+    histogram = hookline_pipeline(
+        classes, wrapper_plugin(histogram_wrapper(latency, [0]), hookline.hookimpl))
     pm = pluggy_manager(n)
     pm_wrapped = pluggy_manager(n, wrapper_plugin(timing_wrapper(Stats()), _impl))
+    pm_histogram = pluggy_manager(n, wrapper_plugin(histogram_wrapper(Histogram(), [0]), _impl))
     assert plain.event_class is hookline.DefaultEvent, "no plugin adds fields: no conversion"
 
     ns: dict[str, Any] = {
         "e": event, "fns": functions, "phase": plain._phases[0], "process": plain.process,
         "wphase": wrapped._phases[0], "yphase": yielding._phases[0],
-        "pm": pm, "pm_wrapped": pm_wrapped, "w": timing_wrapper(Stats()),
+        "hphase": histogram._phases[0], "pm": pm, "pm_wrapped": pm_wrapped,
+        "pm_histogram": pm_histogram, "w": timing_wrapper(Stats()),
         "clock": perf_counter_ns, "st": Stats(),
     }
     found = [
@@ -221,13 +241,10 @@ def cases(n: int) -> tuple[list[Case], list[str]]:
                     "st.calls += 1", ns,
                     note="the floor of the wrapper's own work: two clock reads, two updates"),
         Case.inline("pluggy + timing wrapper", "pm_wrapped.hook.hookline_validate(event=e)", ns),
+        Case.inline("hookline phase + histogram wrapper", "hphase(e)", ns),
+        Case.inline("pluggy + histogram wrapper",
+                    "pm_histogram.hook.hookline_validate(event=e)", ns),
     ]
-    monitoring = monitoring_plugin()
-    if monitoring is not None:
-        ns["mphase"] = hookline_pipeline(classes, monitoring)._phases[0]
-        found.append(Case.inline("hookline phase + hookline-monitoring", "mphase(e)", ns))
-    else:
-        skipped.append("hookline-monitoring is not installed: its row is skipped")
 
     # Every peer calls each of the N implementations once (a counting event tells).
     counting: Any = _Counting(calls)
@@ -238,6 +255,9 @@ def cases(n: int) -> tuple[list[Case], list[str]]:
         ("hookline phase + yield-only wrapper", lambda: yielding._phases[0](counting)),
         ("pluggy", lambda: pm.hook.hookline_validate(event=counting)),
         ("pluggy + timing wrapper", lambda: pm_wrapped.hook.hookline_validate(event=counting)),
+        ("hookline phase + histogram wrapper", lambda: histogram._phases[0](counting)),
+        ("pluggy + histogram wrapper",
+         lambda: pm_histogram.hook.hookline_validate(event=counting)),
     ]
     for name, call in peers:
         calls[0] = 0
@@ -250,6 +270,9 @@ def cases(n: int) -> tuple[list[Case], list[str]]:
     before = stats.calls
     wrapped._phases[0](event)
     assert stats.calls == before + 1, "the timing wrapper did not run"
+    before = latency.count
+    histogram._phases[0](event)
+    assert latency.count == before + 1, "the histogram wrapper did not run"
     return found, skipped
 
 
@@ -287,17 +310,23 @@ def run_size(n: int, repeats: int, min_time: float) -> Results:
         ("the timing work alone", "direct loop + the timing work, no generator",
          "direct loop"),
         ("pluggy, timing wrapper", "pluggy + timing wrapper", "pluggy hook call"),
-        ("hookline, hookline-monitoring", "hookline phase + hookline-monitoring",
+        ("hookline, histogram wrapper", "hookline phase + histogram wrapper",
          "hookline phase"),
+        ("pluggy, histogram wrapper", "pluggy + histogram wrapper", "pluggy hook call"),
     ]:
-        if with_wrapper in results.samples:
-            print(f"    {label:<34} {added(with_wrapper, without):5.2f}x")
+        print(f"    {label:<34} {added(with_wrapper, without):5.2f}x")
+
+    def relative(wrapper: str) -> float:
+        """What ``wrapper`` adds to the hookline phase, x what it adds to pluggy's call."""
+        return results.paired(lambda s: (s[f"hookline phase + {wrapper}"] - s["hookline phase"])
+                              / (s[f"pluggy + {wrapper}"] - s["pluggy hook call"]))
+
+    print(f"  histogram wrapper added, x what it adds to pluggy: "
+          f"{relative('histogram wrapper'):5.2f}x (no target)")
     print(f"Targets, N = {n} (issues 5 and 13):")
     check(f"hookline phase, N={n}, x direct loop", results.ratio("hookline phase"), "<=", 2)
-    relative = results.paired(
-        lambda s: (s["hookline phase + timing wrapper"] - s["hookline phase"])
-        / (s["pluggy + timing wrapper"] - s["pluggy hook call"]))
-    check(f"timing wrapper added, N={n}, x what it adds to pluggy", relative, "<=", 0.5)
+    check(f"timing wrapper added, N={n}, x what it adds to pluggy", relative("timing wrapper"),
+          "<=", 0.5)
     return results
 
 

@@ -1,7 +1,8 @@
-"""The hand-written peer of ``hookline run`` in the end-to-end benchmark.
+"""The hand-written peer of ``hookline run`` in the end-to-end and PostgreSQL benchmarks.
 
 What a team would write to do, without hookline, the work ``hookline run`` does with the three
-contrib plugins at their default settings, into the same tables and columns of SQLite:
+contrib plugins at their default settings, into the same tables and columns, in SQLite or in
+PostgreSQL:
 
 - **input**: each line parsed (``NaN`` and ``Infinity`` refused: JSON has no such values) and
   checked against the event schema, the plugins' fields included; a line that fails is a dead
@@ -27,17 +28,29 @@ contrib plugins at their default settings, into the same tables and columns of S
   dead letters, the aggregate deltas, the state and the checkpoint, so that a second run
   resumes after the last commit.
 
+Everything but the database is the same code for both: only a :class:`Store` (open, the
+stored state, the ids on the dead letters, the stored ids, the checkpoint, one batch's commit,
+the run's record) differs. A ``postgresql://`` URL as DB writes with psycopg 3 into the
+tables and PostgreSQL types hookline's PostgreSQL sink makes (``ts`` and the times
+``timestamptz``, the JSON values ``jsonb``, ``score_mean`` a stored generated column), as
+one would by hand: ``COPY`` for the events and the dead letters, one ``INSERT … SELECT FROM
+unnest(…) ON CONFLICT DO UPDATE`` per aggregate table and one for the changed state, the
+stored ids found with ``= ANY(%s)``; any other DB is a SQLite file.
+
 What hookline does besides, and this script does not: the input limits (line length, nesting
 depth, digits, repeated keys), stage statistics, flag evaluation, fault isolation, the
-boundary check of each accepted event, the run report. ``tests/test_bench_handwritten.py``
-keeps the two honest: on the same generated input (attacks included) they store the same
-events, dead letters, aggregates and state.
+boundary check of each accepted event, the full run report, the writer lock, and, in PostgreSQL,
+the fallback for a value the server refuses (a NUL character: the row becomes a dead letter).
+``tests/test_bench_handwritten.py`` (SQLite) and ``tests/test_bench_handwritten_postgres.py``
+keep the two honest: on the same generated input (attacks included), over two runs, they
+store the same events, dead letters, aggregates, state and checkpoint.
 
-    python benchmarks/handwritten.py INPUT DB
+    python benchmarks/handwritten.py INPUT DB      # DB: a SQLite file or a postgresql:// URL
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
@@ -46,9 +59,9 @@ import sys
 import time
 import uuid
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from importlib import metadata
-from typing import Any
+from typing import Any, Protocol
 
 from hookline_fraud import (
     DEFAULT_BLOCKED,
@@ -318,7 +331,37 @@ def parse(raw: bytes) -> Any:
         raise ValueError(f"malformed JSON: {exc.msg} at column {exc.colno}") from None
 
 
-# -- the database: hookline's tables ------------------------------------------------------------
+# -- the databases: hookline's tables, in SQLite or in PostgreSQL --------------------------------
+
+#: A batch's aggregate deltas: (table, key column, {key: [count, amount_sum, amount_min,
+#: amount_max, score_sum, score_count]}).
+Aggregates = Sequence[tuple[str, str, dict[str, list[Any]]]]
+
+
+class Store(Protocol):
+    """What the run asks of its database; everything else is the same for both."""
+
+    def state(self) -> Iterable[tuple[str, str, Any]]:
+        """The committed ``(stage, key, value)`` of ``stage_state``, values decoded."""
+
+    def letter_ids(self) -> set[str]:
+        """The event ids on the stored dead letters."""
+
+    def stored_ids(self, ids: list[str]) -> set[str]:
+        """Which of ``ids`` are in ``events``."""
+
+    def checkpoint(self, key: str) -> tuple[int, int]:
+        """The committed ``(offset, line)`` of the input ``key``, ``(0, 0)`` for none."""
+
+    def commit(self, rows: list[tuple[Any, ...]], letters: list[tuple[Any, ...]],
+               aggregates: Aggregates, state: list[tuple[str, str, str]],
+               checkpoint: tuple[str, int, int]) -> None:
+        """One transaction: the rows, the dead letters, the aggregate deltas, the changed
+        state (its values as JSON) and the checkpoint ``(key, offset, line)``."""
+
+    def finish(self, run_id: str, started: float, finished: float, report: str) -> None:
+        """Record the run (times in epoch seconds, the report as JSON) and close."""
+
 
 AGGREGATE_COLUMNS = (
     "count INTEGER NOT NULL, amount_sum REAL NOT NULL, amount_min REAL, amount_max REAL, "
@@ -362,27 +405,189 @@ UPSERT_CHECKPOINT = ("INSERT INTO checkpoints (source, offset, line, updated_at)
                      "updated_at = excluded.updated_at")
 
 
-def open_database(path: str) -> sqlite3.Connection:
-    db = sqlite3.connect(path, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    for statement in SCHEMA:
-        db.execute(statement)
-    for stage, key, value in db.execute("SELECT stage, key, value FROM stage_state"):
+class SqliteStore:
+    """The tables in a SQLite file (WAL, ``synchronous=NORMAL``, as hookline opens it)."""
+
+    def __init__(self, path: str) -> None:
+        self.db = db = sqlite3.connect(path, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        for statement in SCHEMA:
+            db.execute(statement)
+
+    def state(self) -> Iterable[tuple[str, str, Any]]:
+        return [(stage, key, json.loads(value)) for stage, key, value in
+                self.db.execute("SELECT stage, key, value FROM stage_state")]
+
+    def letter_ids(self) -> set[str]:
+        return {event_id for (event_id,) in self.db.execute(
+            "SELECT event_id FROM dead_letters WHERE event_id IS NOT NULL")}
+
+    def stored_ids(self, ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(ids), 400):
+            chunk = ids[start:start + 400]
+            found.update(row[0] for row in self.db.execute(
+                f"SELECT event_id FROM events WHERE event_id IN ({','.join('?' * len(chunk))})",
+                chunk))
+        return found
+
+    def checkpoint(self, key: str) -> tuple[int, int]:
+        row = self.db.execute("SELECT offset, line FROM checkpoints WHERE source = ?",
+                              (key,)).fetchone()
+        return (row[0], row[1]) if row else (0, 0)
+
+    def commit(self, rows: list[tuple[Any, ...]], letters: list[tuple[Any, ...]],
+               aggregates: Aggregates, state: list[tuple[str, str, str]],
+               checkpoint: tuple[str, int, int]) -> None:
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany(INSERT_EVENT, rows)
+        db.executemany(INSERT_LETTER, letters)
+        for table, key, groups in aggregates:
+            db.executemany(UPSERT_AGGREGATE.format(table=table, key=key),
+                           [(name, *group) for name, group in groups.items()])
+        db.executemany(UPSERT_STATE, state)
+        db.execute(UPSERT_CHECKPOINT, (*checkpoint, time.time()))
+        db.execute("COMMIT")
+
+    def finish(self, run_id: str, started: float, finished: float, report: str) -> None:
+        self.db.execute("INSERT INTO runs VALUES (?, ?, ?, ?)",
+                        (run_id, started, finished, report))
+        self.db.close()
+
+
+#: hookline's PostgreSQL tables: SQLite's, with PostgreSQL's types (the ``Timestamp`` field
+#: ``ts`` and the times are ``timestamptz``, the JSON values ``jsonb``).
+PG_AGGREGATE_COLUMNS = (
+    "count bigint NOT NULL, amount_sum double precision NOT NULL, "
+    "amount_min double precision, amount_max double precision, "
+    "score_sum double precision NOT NULL, score_count bigint NOT NULL, "
+    "score_mean double precision GENERATED ALWAYS "
+    "AS (CASE WHEN score_count > 0 THEN score_sum / score_count END) STORED")
+PG_SCHEMA = (
+    'CREATE TABLE IF NOT EXISTS events ("event_id" text PRIMARY KEY, "user_id" text, '
+    '"kind" text, "ts" timestamptz, "amount" double precision, "currency" text, '
+    '"tags" jsonb, "properties" jsonb, "risk" double precision, "fraud_shadow" jsonb, '
+    '"score" double precision, "score_model" text, "variants" jsonb)',
+    "CREATE TABLE IF NOT EXISTS dead_letters (id bigint GENERATED ALWAYS AS IDENTITY "
+    "PRIMARY KEY, run_id text, payload text, reason text NOT NULL, stage text, error text, "
+    "line bigint, source text, plugin text, distribution text, version text, "
+    "created_at timestamptz, replays integer NOT NULL DEFAULT 0, event_id text)",
+    "CREATE INDEX IF NOT EXISTS dead_letters_event_id ON dead_letters (event_id)",
+    f"CREATE TABLE IF NOT EXISTS agg_by_user (user_id text PRIMARY KEY, {PG_AGGREGATE_COLUMNS})",
+    f"CREATE TABLE IF NOT EXISTS agg_by_kind (kind text PRIMARY KEY, {PG_AGGREGATE_COLUMNS})",
+    'CREATE TABLE IF NOT EXISTS checkpoints (source text PRIMARY KEY, "offset" bigint NOT NULL, '
+    "line bigint NOT NULL, updated_at timestamptz)",
+    "CREATE TABLE IF NOT EXISTS runs (run_id text PRIMARY KEY, started_at timestamptz, "
+    "finished_at timestamptz, report jsonb)",
+    "CREATE TABLE IF NOT EXISTS stage_state (stage text NOT NULL, key text NOT NULL, "
+    "value jsonb NOT NULL, PRIMARY KEY (stage, key))",
+)
+COPY_EVENTS = "COPY events FROM STDIN"
+COPY_LETTERS = ("COPY dead_letters (run_id, payload, reason, stage, line, source, plugin, "
+                "distribution, version, created_at, event_id) FROM STDIN")
+PG_UPSERT_AGGREGATE = (
+    "INSERT INTO {table} ({key}, count, amount_sum, amount_min, amount_max, score_sum, "
+    "score_count) SELECT * FROM unnest(%s::text[], %s::bigint[], %s::float8[], %s::float8[], "
+    "%s::float8[], %s::float8[], %s::bigint[]) ON CONFLICT ({key}) DO UPDATE SET "
+    "count = {table}.count + excluded.count, "
+    "amount_sum = {table}.amount_sum + excluded.amount_sum, "
+    "amount_min = LEAST({table}.amount_min, excluded.amount_min), "
+    "amount_max = GREATEST({table}.amount_max, excluded.amount_max), "
+    "score_sum = {table}.score_sum + excluded.score_sum, "
+    "score_count = {table}.score_count + excluded.score_count")
+PG_UPSERT_STATE = ("INSERT INTO stage_state (stage, key, value) SELECT * FROM "
+                   "unnest(%s::text[], %s::text[], %s::text[]::jsonb[]) "
+                   "ON CONFLICT (stage, key) DO UPDATE SET value = excluded.value")
+PG_UPSERT_CHECKPOINT = ('INSERT INTO checkpoints (source, "offset", line, updated_at) '
+                        "VALUES (%s, %s, %s, %s) ON CONFLICT (source) DO UPDATE SET "
+                        '"offset" = excluded."offset", line = excluded.line, '
+                        "updated_at = excluded.updated_at")
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+MS = datetime.timedelta(milliseconds=1)
+
+
+def moment(seconds: float) -> datetime.datetime:
+    """Epoch seconds as the ``timestamptz`` value they stand for."""
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
+
+
+class PostgresStore:
+    """The tables in a PostgreSQL database (psycopg 3): ``COPY`` for the events and the dead
+    letters, one ``INSERT … SELECT FROM unnest(…)`` per table for the aggregate deltas and
+    the state, each batch in one transaction."""
+
+    def __init__(self, url: str) -> None:
+        import psycopg  # only this database needs it
+
+        self.db = db = psycopg.connect(url, autocommit=True)
+        with db.transaction():
+            for statement in PG_SCHEMA:
+                db.execute(statement)
+
+    def state(self) -> Iterable[tuple[str, str, Any]]:
+        return self.db.execute("SELECT stage, key, value FROM stage_state").fetchall()
+
+    def letter_ids(self) -> set[str]:
+        return {event_id for (event_id,) in self.db.execute(
+            "SELECT event_id FROM dead_letters WHERE event_id IS NOT NULL")}
+
+    def stored_ids(self, ids: list[str]) -> set[str]:
+        if not ids:
+            return set()
+        return {event_id for (event_id,) in self.db.execute(
+            "SELECT event_id FROM events WHERE event_id = ANY(%s)", (ids,))}
+
+    def checkpoint(self, key: str) -> tuple[int, int]:
+        row = self.db.execute('SELECT "offset", line FROM checkpoints WHERE source = %s',
+                              (key,)).fetchone()
+        return (row[0], row[1]) if row else (0, 0)
+
+    def commit(self, rows: list[tuple[Any, ...]], letters: list[tuple[Any, ...]],
+               aggregates: Aggregates, state: list[tuple[str, str, str]],
+               checkpoint: tuple[str, int, int]) -> None:
+        db = self.db
+        with db.transaction(), db.cursor() as cursor:
+            with cursor.copy(COPY_EVENTS) as copy:
+                write = copy.write_row
+                for row in rows:  # ts: epoch ms in the row, timestamptz in the table
+                    write((*row[:3], EPOCH + row[3] * MS, *row[4:]))
+            if letters:
+                with cursor.copy(COPY_LETTERS) as copy:
+                    for letter in letters:
+                        copy.write_row((*letter[:9], moment(letter[9]), letter[10]))
+            for table, key, groups in aggregates:
+                if groups:  # one array per column; the amounts may be ints: float8[] all
+                    count, amount_sum, low, high, score_sum, score_count = zip(
+                        *groups.values())
+                    cursor.execute(PG_UPSERT_AGGREGATE.format(table=table, key=key), (
+                        list(groups), list(count), list(map(float, amount_sum)),
+                        list(map(float, low)), list(map(float, high)),
+                        list(map(float, score_sum)), list(score_count)))
+            if state:
+                stages, keys, values = zip(*state)
+                cursor.execute(PG_UPSERT_STATE, (list(stages), list(keys), list(values)))
+            cursor.execute(PG_UPSERT_CHECKPOINT, (*checkpoint, moment(time.time())))
+
+    def finish(self, run_id: str, started: float, finished: float, report: str) -> None:
+        self.db.execute("INSERT INTO runs VALUES (%s, %s, %s, %s::jsonb)",
+                        (run_id, moment(started), moment(finished), report))
+        self.db.close()
+
+
+def open_store(database: str) -> Store:
+    """The database named on the command line, its tables made, the committed state loaded."""
+    store: Store = (PostgresStore(database)
+                    if database.startswith(("postgresql://", "postgres://"))
+                    else SqliteStore(database))
+    for stage, key, value in store.state():
         if stage in STATE:
-            STATE[stage][key] = json.loads(value)
-    return db
+            STATE[stage][key] = value
+    return store
 
 
-def stored_ids(db: sqlite3.Connection, ids: list[str]) -> set[str]:
-    found: set[str] = set()
-    for start in range(0, len(ids), 400):
-        chunk = ids[start:start + 400]
-        found.update(row[0] for row in db.execute(
-            f"SELECT event_id FROM events WHERE event_id IN ({','.join('?' * len(chunk))})",
-            chunk))
-    return found
-
+# -- the run ------------------------------------------------------------------------------------
 
 def add(groups: dict[str, list[Any]], key: str, amount: float, score: float) -> None:
     group = groups.get(key)
@@ -398,8 +603,6 @@ def add(groups: dict[str, list[Any]], key: str, amount: float, score: float) -> 
     group[4] += score
     group[5] += 1
 
-
-# -- the run ------------------------------------------------------------------------------------
 
 #: hookline's bucket layout: four buckets per power of two, found by bit length.
 SHIFTS = tuple(max(0, length - 3) for length in range(65))
@@ -419,16 +622,15 @@ class Run:
     """One run over one input: its counts, its latency histograms and what the batch being
     processed will commit."""
 
-    def __init__(self, path: str, db: sqlite3.Connection) -> None:
-        self.db, self.name = db, path
+    def __init__(self, path: str, store: Store) -> None:
+        self.store, self.name = store, path
         status = os.stat(path)
         self.key = f"{os.path.realpath(path)}|{status.st_dev}|{status.st_ino}"
         self.run_id = uuid.uuid4().hex[:12]
         self.started = time.time()
         self.origin = ("fraud", "hookline-fraud", metadata.version("hookline-fraud"))
         #: Event ids on the dead letters the rules wrote: refused again as duplicates.
-        self.letter_ids = {event_id for (event_id,) in db.execute(
-            "SELECT event_id FROM dead_letters WHERE event_id IS NOT NULL")}
+        self.letter_ids = store.letter_ids()
         self.latency = {phase: [0] * 256 for phase in ("validate", "score")}
         self.read = self.accepted = self.dead = self.duplicates = 0
         self.rows: list[tuple[Any, ...]] = []
@@ -437,9 +639,7 @@ class Run:
         self.by_kind: dict[str, list[Any]] = {}
 
     def checkpoint(self) -> tuple[int, int]:
-        row = self.db.execute("SELECT offset, line FROM checkpoints WHERE source = ?",
-                              (self.key,)).fetchone()
-        return (row[0], row[1]) if row else (0, 0)
+        return self.store.checkpoint(self.key)
 
     def letter(self, raw: bytes, reason: str, stage: str, number: int,
                origin: tuple[Any, ...] = (None, None, None), event_id: str | None = None
@@ -466,7 +666,7 @@ class Run:
             else:
                 events.append((number, raw, d))
         ids = [d["event_id"] for _, _, d in events]
-        taken = stored_ids(self.db, ids)
+        taken = self.store.stored_ids(ids)
         taken.update(self.letter_ids.intersection(ids))
         clock, every = time.perf_counter_ns, SAMPLE_EVERY
         validate, scored = self.latency["validate"], self.latency["score"]
@@ -510,21 +710,14 @@ class Run:
     def commit(self, offset: int, line: int) -> None:
         """One transaction: the batch's rows, dead letters, aggregate deltas, changed state
         and the checkpoint."""
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        db.executemany(INSERT_EVENT, self.rows)
-        db.executemany(INSERT_LETTER, self.letters)
-        for table, key, groups in (("agg_by_user", "user_id", self.by_user),
-                                   ("agg_by_kind", "kind", self.by_kind)):
-            db.executemany(UPSERT_AGGREGATE.format(table=table, key=key),
-                           [(name, *group) for name, group in groups.items()])
+        state = []
         for stage, changed in CHANGED.items():
             values = STATE[stage]
-            db.executemany(UPSERT_STATE, [(stage, user, json.dumps(values[user]))
-                                          for user in sorted(changed)])
+            state += [(stage, user, json.dumps(values[user])) for user in sorted(changed)]
             changed.clear()
-        db.execute(UPSERT_CHECKPOINT, (self.key, offset, line, time.time()))
-        db.execute("COMMIT")
+        self.store.commit(self.rows, self.letters, (("agg_by_user", "user_id", self.by_user),
+                                                    ("agg_by_kind", "kind", self.by_kind)),
+                          state, (self.key, offset, line))
         self.accepted += len(self.rows)
         self.dead += len(self.letters)
         self.rows.clear()
@@ -538,17 +731,16 @@ class Run:
                   "latency_ns": {phase: {"calls": sum(bins) >> 64,
                                          "total": sum(b & (SAMPLE - 1) for b in bins)}
                                  for phase, bins in self.latency.items()}}
-        self.db.execute("INSERT INTO runs VALUES (?, ?, ?, ?)",
-                        (self.run_id, self.started, time.time(), json.dumps(report)))
+        self.store.finish(self.run_id, self.started, time.time(), json.dumps(report))
 
 
 def main(argv: Sequence[str]) -> int:
     if len(argv) != 2:
-        print("usage: python benchmarks/handwritten.py INPUT DB", file=sys.stderr)
+        print("usage: python benchmarks/handwritten.py INPUT DB (a SQLite file or a "
+              "postgresql:// URL)", file=sys.stderr)
         return 2
     path, database = argv
-    db = open_database(database)
-    run = Run(path, db)
+    run = Run(path, open_store(database))
     offset, number = run.checkpoint()
     lines: list[tuple[int, bytes]] = []
     with open(path, "rb") as handle:
@@ -565,7 +757,6 @@ def main(argv: Sequence[str]) -> int:
     run.batch(lines)
     run.commit(offset, number)
     run.finish()
-    db.close()
     return 0
 
 
