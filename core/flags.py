@@ -203,7 +203,7 @@ class Flags:
         """A predicate for a gated stage: ``gate(name)(event)`` is ``is_enabled(name, event)``,
         with the lookups of :meth:`value` unrolled (it runs for every event)."""
         self.check(name, where="stage flag=")
-        scope, decide = self._scope.get, self._decide
+        scope, decide, evaluations = self._scope.get, self._decide, self.evaluations
         cli, env, config, default = (self.values[source] for source in SOURCES)
 
         def gate(event: Any) -> bool:
@@ -211,6 +211,11 @@ class Flags:
             value = (scoped[name] if name in scoped else cli[name] if name in cli
                      else env[name] if name in env else config[name] if name in config
                      else default[name])
+            if value is True or value is False:  # _decide's common case: on or off for all
+                counts = evaluations.get(name)
+                if counts is not None:
+                    counts[value] += 1
+                    return value
             return decide(name, value, event)
 
         return gate
