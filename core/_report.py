@@ -228,7 +228,7 @@ class Report:
             "hookline_dead_letters_total", "Dead letters, by reason category (as the report "
             "groups them).", dict(sorted(self.reasons.items())), label="reason")
         behaviors = sys.modules.get("hookline.behaviors")
-        if behaviors is not None:
+        if behaviors is not None and behaviors.DEFAULT_METRICS.names():  # a timed() ran
             text += behaviors.DEFAULT_METRICS.prometheus_text(prefix="hookline_timed")
         return text
 

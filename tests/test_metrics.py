@@ -315,3 +315,12 @@ def test_metrics_merge_reset_and_pickle() -> None:
     assert first.snapshot()["s"]["calls"] == 0
     assert first.snapshot()["s"]["p50_us"] == 0.0
 
+
+
+def test_the_metrics_file_has_timed_families_only_when_something_was_timed() -> None:
+    behaviors.DEFAULT_METRICS.reset()
+    report = hookline.Report(accepted=3)
+    assert "hookline_timed_" not in report.prometheus()  # hookline.behaviors imported, unused
+    timed()(lambda: None)()
+    assert 'hookline_timed_calls_total{stage="' in report.prometheus()
+    behaviors.DEFAULT_METRICS.reset()
