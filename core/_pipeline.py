@@ -192,12 +192,14 @@ class Pipeline:
         timed into ``self.stats``) that the runner uses for one event in ``sample_every``.
         """
         self._phases = tuple(self._compile(p, probed=False) for p in hookspecs.PHASES)
+        busy = self._busy()
         #: Every phase on an event of ``event_class`` (no conversion): the per-event loop's call.
-        self.run_phases = self._chain(self._phases, self._busy())
+        self.run_phases = self._chain(self._phases, busy)
         #: The same, timing each stage call and each phase into ``stats`` (for the sampled
         #: events).
-        self.run_phases_probed = self._chain_timed(
-            [self._compile(p, probed=True) for p in hookspecs.PHASES], self._busy())
+        self.run_phases_probed = self._chain(
+            [self._timed(p, self._compile(p, probed=True)) if has_impls else _same
+             for p, has_impls in zip(hookspecs.PHASES, busy)], busy)
         #: With async stages, a coroutine function running every phase (the per-event loop
         #: runs a batch's events concurrently through it); None when every stage is sync.
         self.run_phases_async: Callable[[Any], Any] | None = None
@@ -230,27 +232,18 @@ class Pipeline:
         failed = self.failure
         return process
 
-    def _chain_timed(self, phases: Sequence[Callable[[Any], Any]], busy: list[bool]
-                     ) -> Callable[[Any], Any]:
-        """:meth:`_chain`, timing each phase (its stages and wrappers together) into
-        ``stats.phase(name)``; a phase that raised is not timed, as a stage call is not."""
-        used = [(phase, self.stats.phase(name))
-                for name, phase, has_impls in zip(hookspecs.PHASES, phases, busy) if has_impls]
-        clock, failed = time.perf_counter_ns, self.failure
+    def _timed(self, name: str, phase: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        """``phase`` (its stages and wrappers together), timed into ``stats.phase(name)``;
+        a call that raised is not timed, as a stage call is not."""
+        latency, clock = self.stats.phase(name), time.perf_counter_ns
 
-        def process(event: Any) -> Any:
-            try:
-                for phase, latency in used:
-                    started = clock()
-                    event = phase(event)
-                    latency.add(clock() - started)
-                return event
-            except _THROUGH:
-                raise
-            except BaseException as exc:
-                raise failed(exc) from exc
+        def timed(event: Any) -> Any:
+            started = clock()
+            event = phase(event)
+            latency.add(clock() - started)
+            return event
 
-        return process
+        return timed
 
     def _chain_async(self, phases: Sequence[Callable[[Any], Any]], busy: list[bool]
                      ) -> Callable[[Any], Any]:
