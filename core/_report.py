@@ -228,7 +228,9 @@ class Report:
             "hookline_dead_letters_total", "Dead letters, by reason category (as the report "
             "groups them).", dict(sorted(self.reasons.items())), label="reason")
         behaviors = sys.modules.get("hookline.behaviors")
-        if behaviors is not None and behaviors.DEFAULT_METRICS.names():  # a timed() ran
+        if behaviors is not None and any(  # a timed() behaviour recorded a call
+                series["calls"] or series["errors"]
+                for series in behaviors.DEFAULT_METRICS.snapshot().values()):
             text += behaviors.DEFAULT_METRICS.prometheus_text(prefix="hookline_timed")
         return text
 
