@@ -207,12 +207,12 @@ def run(
     active_flags = pipeline.flags.active()  # hookline.flags.is_enabled reads this run's values
     active_flags.__enter__()
     collector = _fewer_collections()
-    collector.__enter__()
     started = time.perf_counter()
     log.info("run %s started: %d input(s) into %s", run_id, len(sources), shown,
              extra={"run_id": run_id, "inputs": info.inputs, "db": shown, "executor": executor})
     pipeline.hook.hookline_run_start(run=info)
     try:
+        collector.__enter__()  # left in the finally below, whatever happens
         for source in sources:
             offset = line = 0
             if source.resumable:
