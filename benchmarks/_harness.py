@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import gc
+import importlib.util
 import itertools
 import json
 import operator
@@ -75,6 +76,20 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 
 # --------------------------------------------------------------------------------------------
 # Cases
+
+
+
+#: The contrib plugins the end-to-end, PostgreSQL and Dask benchmarks run with.
+CONTRIB_MODULES = ("hookline_fraud", "hookline_monitoring", "hookline_ranking")
+
+
+def missing(*modules: str) -> str | None:
+    """The first of ``modules`` that cannot be imported (a benchmark then says so and skips
+    its measurement), or None."""
+    for name in modules:
+        if importlib.util.find_spec(name) is None:
+            return name
+    return None
 
 
 def _compile_loop(body: Sequence[str], namespace: Mapping[str, Any], label: str) -> BatchFunction:

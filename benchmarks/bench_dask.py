@@ -34,7 +34,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import BURN_PLUGIN, check, finish, generate_events, note, parse_run_args
+from _harness import (
+    BURN_PLUGIN,
+    CONTRIB_MODULES,
+    check,
+    finish,
+    generate_events,
+    missing,
+    note,
+    parse_run_args,
+)
 
 from hookline.testing import write_installed
 
@@ -147,14 +156,9 @@ def _committer(source: Path, work: Path, env: dict[str, str]) -> float:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_run_args(__doc__.partition("\n")[0], argv)
     events, repeats = args.events, args.runs
-    try:
-        import distributed  # noqa: F401
-        import hookline_fraud  # noqa: F401
-        import hookline_monitoring  # noqa: F401
-        import hookline_ranking  # noqa: F401
-        import psutil  # noqa: F401
-    except ImportError as exc:
-        note(f"{exc.name} is not installed (pip install 'hookline[dask]' and the contrib "
+    absent = missing("distributed", *CONTRIB_MODULES, "psutil")
+    if absent is not None:
+        note(f"{absent} is not installed (pip install 'hookline[dask]' and the contrib "
              "plugins): the Dask benchmark cannot run")
         return finish(args, "dask", ("hookline", "dask", "distributed"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HOOKLINE_", "DASK_"))}

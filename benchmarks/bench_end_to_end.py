@@ -51,7 +51,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import BURN_PLUGIN, check, finish, note, parse_args
+from _harness import BURN_PLUGIN, CONTRIB_MODULES, check, finish, missing, note, parse_args
 
 from hookline.testing import write_installed
 
@@ -212,11 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         subprocess.run([sys.executable, "-m", "hookline.cli", "generate", "-n", str(events),
                         "--attacks", ATTACKS, "-o", "in.jsonl"], cwd=work, env=env,
                        check=True, stderr=subprocess.DEVNULL)
-        try:
-            import hookline_fraud  # noqa: F401
-            import hookline_monitoring  # noqa: F401
-            import hookline_ranking  # noqa: F401
-        except ImportError:
+        if missing(*CONTRIB_MODULES) is not None:
             note("the contrib plugins are not installed: end-to-end comparison skipped")
         else:
             _against_hand_written(work, env, events, repeats, known.baseline)

@@ -35,7 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # its test server
 
-from _harness import check, finish, generate_events, note, parse_run_args
+from _harness import CONTRIB_MODULES, check, finish, generate_events, missing, note, parse_run_args
 
 HANDWRITTEN = Path(__file__).resolve().parent / "handwritten.py"
 
@@ -59,13 +59,9 @@ def _rounds(commands: dict[str, Callable[[str], list[str]]], new_database: Calla
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_run_args(__doc__.partition("\n")[0], argv)
     events, repeats = args.events, args.runs
-    try:
-        import hookline_fraud  # noqa: F401
-        import hookline_monitoring  # noqa: F401
-        import hookline_ranking  # noqa: F401
-        import psycopg  # noqa: F401
-    except ImportError as exc:
-        note(f"{exc.name} is not installed: the PostgreSQL comparison needs psycopg and the "
+    absent = missing(*CONTRIB_MODULES, "psycopg")
+    if absent is not None:
+        note(f"{absent} is not installed: the PostgreSQL comparison needs psycopg and the "
              "three contrib plugins")
         return finish(args, "postgres", ("hookline", "psycopg"))
     import _postgres
