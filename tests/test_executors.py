@@ -37,11 +37,14 @@ class Velocity(hookline.Stage, phase="validate", name="velocity"):
         if seen > 40:
             raise hookline.Reject(f"{event.user_id}: {seen} events")
 
+hookline.flags.define("velocity.tagging", rollout=0.5, description="tag half the users")
+
 class Flaky(hookline.Stage, phase="enrich", name="flaky"):
     def process(self, event):
         if event.event_id.endswith("7"):
             raise RuntimeError("unlucky id")
-        event.tags = [*event.tags, "seen"]
+        if hookline.flags.is_enabled("velocity.tagging", event):  # asked in the stage's code
+            event.tags = [*event.tags, "seen"]
 
 class Down(hookline.Stage, phase="score", name="down"):
     """Fails on every event while HOOKLINE_TEST_DOWN is set: a service that is down."""
@@ -95,6 +98,10 @@ def test_process_executor_equals_inline(installed: Path, tmp_path: Path) -> None
     assert [phase["timed"] for phase in process.phase_stats.values()] == [
         phase["timed"] for phase in inline.phase_stats.values()]
     assert inline.phase_stats["validate"]["timed"] > 0
+    # And the flag decisions a stage's code took there.
+    assert process.flags == inline.flags
+    [tagging] = [flag for flag in inline.flags if flag["name"] == "velocity.tagging"]
+    assert 0 < tagging["on"] < tagging["evaluations"]
 
 
 def test_the_breaker_quarantines_a_stage_in_the_workers_too(

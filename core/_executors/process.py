@@ -202,40 +202,40 @@ def _worker(index: int, count: int, spec: dict[str, Any], out: Any,
                      f"parent has {spec['versions']}: install the same versions everywhere"))
             return
         pipeline.flags._scope.set(spec["scoped_flags"])
-        pipeline.flags.active().__enter__()  # for this worker's life
-        for stage in spec.get("quarantined", ()):
-            pipeline.quarantine(stage)
-        # The committed state and ids, read through the sink's read-only view (the worker
-        # never writes; the parent commits).
-        reader = open_reader(spec["db"], pipeline)
-        stateful = pipeline.stages()
-        load(stateful, reader.load_state(stateful))
-        rows = Rows(pipeline.event_class)
-        origin = origin_of(pipeline)
-        source = open_input(spec["source"], pipeline)  # as the parent did, with its plugins
-        batches = source.batches(config.batch_size, offset=spec["offset"], line=spec["line"])
-        # Duplicates are set aside before the stages: the ids the database holds, and those
-        # of the batches this worker sent that may not be committed yet (at most the queue's
-        # depth and the one the parent is committing).
-        seen = Recent(reader.seen_ids, depth=_DEPTH + 2)
-        first = spec.get("first", 0)
-        if watch is not None:
-            watch[0] = 0  # started
-        for number, batch in enumerate(batches, start=first):
-            while commands is not None and not commands.empty():
-                pipeline.quarantine(commands.get())
-            batch.lines = _mine(batch.lines, index, count)
-            if watch is not None and number == first and spec.get("careful"):
-                processed = _one_at_a_time(pipeline, batch, origin, seen, watch, spec)
-            else:
-                processed = process_batch(pipeline, batch, origin, seen)
-            result = complete(pipeline, processed, rows)
-            seen.processed(result)
-            part = pack(result, changes(stateful))
-            take_measures(pipeline, part)  # the batch's timings and flag decisions go with it
-            out.put(("batch", index, number, batch.end_offset, batch.end_line, part))
-        reader.close()
-        out.put(("done", index))
+        with pipeline.flags.active():  # what hookline.flags.is_enabled reads, and counts
+            for stage in spec.get("quarantined", ()):
+                pipeline.quarantine(stage)
+            # The committed state and ids, read through the sink's read-only view (the worker
+            # never writes; the parent commits).
+            reader = open_reader(spec["db"], pipeline)
+            stateful = pipeline.stages()
+            load(stateful, reader.load_state(stateful))
+            rows = Rows(pipeline.event_class)
+            origin = origin_of(pipeline)
+            source = open_input(spec["source"], pipeline)  # as the parent did, with its plugins
+            batches = source.batches(config.batch_size, offset=spec["offset"], line=spec["line"])
+            # Duplicates are set aside before the stages: the ids the database holds, and those
+            # of the batches this worker sent that may not be committed yet (at most the queue's
+            # depth and the one the parent is committing).
+            seen = Recent(reader.seen_ids, depth=_DEPTH + 2)
+            first = spec.get("first", 0)
+            if watch is not None:
+                watch[0] = 0  # started
+            for number, batch in enumerate(batches, start=first):
+                while commands is not None and not commands.empty():
+                    pipeline.quarantine(commands.get())
+                batch.lines = _mine(batch.lines, index, count)
+                if watch is not None and number == first and spec.get("careful"):
+                    processed = _one_at_a_time(pipeline, batch, origin, seen, watch, spec)
+                else:
+                    processed = process_batch(pipeline, batch, origin, seen)
+                result = complete(pipeline, processed, rows)
+                seen.processed(result)
+                part = pack(result, changes(stateful))
+                take_measures(pipeline, part)  # the batch's timings and flag decisions go with it
+                out.put(("batch", index, number, batch.end_offset, batch.end_line, part))
+            reader.close()
+            out.put(("done", index))
     except RunAborted as exc:
         out.put(("abort", index, exc.stage, f"{type(exc.error).__name__}: {exc.error}",
                  exc.line))
