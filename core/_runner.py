@@ -9,7 +9,6 @@ through ``stop``) finishes the current batch first.
 
 from __future__ import annotations
 
-import gc
 import logging
 import math
 import sys
@@ -17,11 +16,11 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import Any
 
 from ._batch import DEDUPE, BatchResult, aggregate, dedupe, set_aside_duplicates
+from ._collector import fewer_collections
 from ._executors import make_executor
 from ._pipeline import Pipeline, read_only
 from ._progress import make_progress
@@ -206,7 +205,7 @@ def run(
     pipeline.flags.evaluations.clear()  # the report counts this run's decisions
     active_flags = pipeline.flags.active()  # hookline.flags.is_enabled reads this run's values
     active_flags.__enter__()
-    collector = _fewer_collections()
+    collector = fewer_collections()
     started = time.perf_counter()
     log.info("run %s started: %d input(s) into %s", run_id, len(sources), shown,
              extra={"run_id": run_id, "inputs": info.inputs, "db": shown, "executor": executor})
@@ -294,37 +293,6 @@ def run(
         if second is not None:
             second.close()
     return report
-
-
-#: How many allocations (net of frees) start the cyclic collector's young-generation pass
-#: during a run, at least (Python's default is 700).
-YOUNG_THRESHOLD = 10_000
-
-
-@contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """The cyclic garbage collector, tuned for the run and restored after it.
-
-    A batch makes tens of thousands of objects (events, their dicts and lists, rows) that
-    live until its commit, and hardly any reference cycle. At the default threshold the
-    collector walks them dozens of times per batch, and its full passes also walk every
-    object made before the run (modules, plugins, their settings). So during the run its
-    young pass starts every :data:`YOUNG_THRESHOLD` allocations, and the objects made before
-    the run are frozen out of its passes (:func:`gc.freeze`), unless the application froze
-    some itself (it then keeps that in its own hands). Measured: 2 % fewer instructions per
-    event with the three contrib plugins (docs/performance.md).
-    """
-    threshold = gc.get_threshold()
-    freeze = gc.get_freeze_count() == 0
-    if freeze:
-        gc.freeze()
-    gc.set_threshold(max(threshold[0], YOUNG_THRESHOLD), *threshold[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*threshold)
-        if freeze:
-            gc.unfreeze()
 
 
 def _count(report: Report, result: BatchResult, pipeline: Pipeline) -> None:

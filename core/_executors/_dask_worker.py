@@ -14,9 +14,10 @@ tasks, each depending on the one before: what one hands the next is a :class:`Ca
 stage state changes it made (over its predecessor's, back to the chain's last anchor, which
 holds the state the run started from) and the ids of the events it stored. A worker keeps
 the live state of the partitions it runs, so a link that follows its predecessor on the same
-worker (the scheduler puts it there: that is where its input is) starts at once; a link on
-another worker, a link Dask recomputes after a worker died, or an anchor rebuilds the state
-from what it was handed. Nothing is pickled per event.
+worker (the scheduler puts it there: that is where its input is) starts at once, and so does
+an anchor that follows the partition's last link there (the run names that link); a link on
+another worker or a link Dask recomputes after a worker died rebuilds the state from what it
+was handed. Nothing is pickled per event.
 
 A link on which a worker died is done again by :func:`link` with ``careful``: a child
 process (:mod:`hookline._executors._careful`) does it one event at a time, noting the line
@@ -41,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from distributed import WorkerPlugin, get_worker
 
+from .._collector import fewer_collections
 from .._version import __version__
 from ..errors import ExecutorError, RemoteError, RunAborted
 from ._parts import Part, decode_lines, pack, take_measures
@@ -250,28 +252,33 @@ def _recent(prev: Carried | None, depth: int) -> list[frozenset[str]]:
 def link(run_id: str, partition: int, number: int, lines: bytes, source: str,
          prev: tuple[Part, Carried] | None, base: dict[str, dict[str, str]],
          overlay: dict[str, dict[str, str | None]] | None, taken: frozenset[str],
-         quarantined: tuple[str, ...], careful: bool = False) -> tuple[Part, Carried]:
+         quarantined: tuple[str, ...], careful: bool = False, after: str = ""
+         ) -> tuple[Part, Carried]:
     """Partition ``partition``'s work on batch ``number``: its ``lines`` (encoded), after the
-    link ``prev`` (None at an anchor: ``base`` and ``overlay`` are the state then). ``taken``:
-    ids the run found stored before it sent the batch."""
+    link ``prev`` (None at an anchor: ``base`` and ``overlay`` are the state then, the state
+    after the link whose token is ``after``). ``taken``: ids the run found stored before it
+    sent the batch."""
     worker = get_worker()
     run = _run_here(run_id, worker)
     carried = prev[1] if prev is not None else None
     recent = _recent(carried, run.spec["window"])
 
     def stored(ids: list[str]) -> set[str]:
-        return {event_id for event_id in ids
-                if event_id in taken or any(event_id in seen for seen in recent)}
+        wanted = set(ids)
+        found = wanted & taken
+        for seen in recent:
+            found |= wanted & seen
+        return found
 
     decoded = decode_lines(lines)
-    with run.lock:
+    with run.lock, fewer_collections():
         try:
             if careful:
                 part = _careful(run, partition, number, decoded, source,
                                 state_texts(carried, base, overlay), stored, quarantined)
             else:
                 part = _process(run, partition, decoded, source, carried, base, overlay,
-                                stored, quarantined)
+                                stored, quarantined, after)
         except RunAborted as exc:
             raise RunAborted(exc.stage, RemoteError(type(exc.error).__name__, str(exc.error)),
                              exc.line) from None
@@ -286,14 +293,14 @@ def link(run_id: str, partition: int, number: int, lines: bytes, source: str,
             run.partitions.pop(partition, None)
         else:
             run.partitions[partition] = (made.token, run.partitions[partition][1])
-    part.worker, part.lines = worker.address, len(decoded)
+    part.worker, part.lines, part.token = worker.address, len(decoded), made.token
     return part, made
 
 
 def _process(run: WorkerRun, partition: int, lines: list[tuple[int, bytes]], source: str,
              carried: Carried | None, base: dict[str, dict[str, str]],
              overlay: dict[str, dict[str, str | None]] | None, stored: Any,
-             quarantined: tuple[str, ...]) -> Part:
+             quarantined: tuple[str, ...], after: str) -> Part:
     """The link itself, in this worker's pipeline."""
     from .._batch import complete, process_batch
     from .._sources import Batch, FileSource
@@ -305,7 +312,8 @@ def _process(run: WorkerRun, partition: int, lines: list[tuple[int, bytes]], sou
             run.quarantined.add(stage)
             pipeline.quarantine(stage)
     live = run.partitions.get(partition)
-    if live is not None and carried is not None and live[0] == carried.token:
+    going_on = carried.token if carried is not None else after
+    if live is not None and going_on and live[0] == going_on:
         for name, stage in run.stateful.items():  # the state this worker holds: go on
             stage.state = live[1][name]
     else:  # rebuild it from what the link was handed

@@ -59,6 +59,8 @@ class Part:
     #: Where the work was done (a worker's address) and how many input lines it took.
     worker: str = ""
     lines: int = 0
+    #: Which run of a link made it (Dask): the state after it, as a worker may hold it live.
+    token: str = ""
     #: Sampled stage latencies: stage -> {bucket: packed count and time} (non-empty buckets).
     latency: dict[str, dict[int, int]] = field(default_factory=dict)
     #: The same for each phase (``Stats.phases``).

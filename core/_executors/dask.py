@@ -24,7 +24,9 @@ Bounded: at most :data:`WINDOW` batches are in flight (sent, not yet committed),
 and on the workers does not grow with the input. Every :data:`ANCHOR_EVERY` batches a
 partition's chain starts again from state this process sends (the run's starting state,
 already on every worker, and the partition's changes since): the scheduler keeps a task's
-definition while a later task depends on it, so an endless chain would keep every batch.
+definition while a later task depends on it, so an endless chain would keep every batch. The
+worker that holds the partition's state live after the link before goes on from it; any
+other rebuilds it from what was sent.
 
 Faults. A worker that dies loses nothing: Dask recomputes what it held from the tasks'
 inputs. The link a worker was running when it died is done again, one event at a time in a
@@ -109,6 +111,9 @@ class _Piece:
     taken: frozenset[str]
     #: At an anchor: the partition's state changes since the run started (else None).
     overlay: dict[str, dict[str, str | None]] | None
+    #: At an anchor: the token of the partition's link received before (its state is the
+    #: overlay's, and a worker that holds it live goes on from it).
+    after: str = ""
     link: Any = None
     part: Any = None
     received: Part | None = None
@@ -211,6 +216,7 @@ class DaskExecutor(Executor):
         self.overlays: list[dict[str, dict[str, str | None]]] = [
             {} for _ in range(self.partitions)]
         self.received: list[Any] = [None] * self.partitions
+        self.tokens = [""] * self.partitions
         #: The ids stored by batches received and not committed yet, with their batch.
         self.unsettled: dict[str, int] = {}
 
@@ -322,7 +328,8 @@ class DaskExecutor(Executor):
             overlay = ({stage: dict(values) for stage, values in self.overlays[index].items()}
                        if anchor else None)
             piece = _Piece(encode_lines(lines[index]),
-                           frozenset(stored.intersection(ids[index])), overlay)
+                           frozenset(stored.intersection(ids[index])), overlay,
+                           self.tokens[index] if anchor else "")
             prev = None if anchor else (previous.pieces[index].link if previous is not None
                                         else self.received[index])
             self._submit(number, index, piece, prev)
@@ -337,7 +344,7 @@ class DaskExecutor(Executor):
         name = f"{self.run_id}-{self.sent}-{number}-{index}"
         piece.link = self.client.submit(
             remote.link, self.run_id, index, number, piece.lines, self.source, prev, self.base,
-            piece.overlay, piece.taken, tuple(self.quarantined), careful,
+            piece.overlay, piece.taken, tuple(self.quarantined), careful, piece.after,
             key=f"hookline-link-{name}", pure=False, priority=-self.sent,
             workers=[self.homes[index]], allow_other_workers=True)
         piece.part = self.client.submit(remote.part_of, piece.link, key=f"hookline-part-{name}",
@@ -367,7 +374,7 @@ class DaskExecutor(Executor):
                     raise ExecutorError(f"batch {pending.number} (partition {index}) failed on "
                                         f"the cluster: {type(exc).__name__}: {exc}") from None
                 piece.received = part
-                self.received[index] = piece.link
+                self.received[index], self.tokens[index] = piece.link, part.token
                 piece.link = piece.part = None
                 overlay = self.overlays[index]
                 for stage, key, text in part.state:

@@ -184,6 +184,7 @@ def _worker(index: int, count: int, spec: dict[str, Any], out: Any,
     died); with ``spec["careful"]``, that batch is done one event at a time under ``watch``.
     """
     from .._batch import Recent, complete, origin_of, process_batch
+    from .._collector import fewer_collections
     from .._pipeline import Pipeline
     from .._sources import open_input
     from .._state import changes, load
@@ -202,7 +203,8 @@ def _worker(index: int, count: int, spec: dict[str, Any], out: Any,
                      f"parent has {spec['versions']}: install the same versions everywhere"))
             return
         pipeline.flags._scope.set(spec["scoped_flags"])
-        with pipeline.flags.active():  # what hookline.flags.is_enabled reads, and counts
+        # the flags hookline.flags.is_enabled reads (and counts), and the collector's tuning
+        with pipeline.flags.active(), fewer_collections():
             for stage in spec.get("quarantined", ()):
                 pipeline.quarantine(stage)
             # The committed state and ids, read through the sink's read-only view (the worker
