@@ -61,7 +61,7 @@ if TYPE_CHECKING:
     from ..config import Config
     from ._parts import Part
 
-__all__ = ["ANCHOR_EVERY", "CONNECT_TIMEOUT", "MISSING", "WINDOW", "DaskExecutor",
+__all__ = ["ANCHOR_EVERY", "CONNECT_TIMEOUT", "LOG_LENGTH", "MISSING", "WINDOW", "DaskExecutor",
            "dask_installed"]
 
 log = logging.getLogger("hookline.executor")
@@ -73,6 +73,10 @@ WINDOW = 4
 ANCHOR_EVERY = 16
 #: Seconds to wait for the scheduler (and, on a cluster of yours, for a first worker).
 CONNECT_TIMEOUT = 10.0
+#: How many messages Dask's own developer logs keep, per log, while a run is connected (its
+#: default, 1000, keeps every message under 1 MB that a comm sent: here the batches' lines,
+#: so the memory of the run and of its LocalCluster's scheduler would grow with the input).
+LOG_LENGTH = 16
 #: Careful redos of one partition's batch (each after a worker died on it) before giving up.
 _REDOS = 3
 #: What to do without the extra.
@@ -158,6 +162,7 @@ class DaskExecutor(Executor):
         self.events_by_worker: Counter[str] = Counter()
         self.base: Any = None
         self.sent = 0  # links sent: each task's key is unique
+        self.settings: Any = None  # Dask's configuration for the run, restored by close()
 
     # -- the cluster ---------------------------------------------------------------------------
     def _start(self) -> None:
@@ -168,6 +173,9 @@ class DaskExecutor(Executor):
 
         from .. import _logging
 
+        # the comms made from here on (the client's; the LocalCluster's scheduler's to each
+        # worker, those that join later too) keep few messages for debugging
+        self.settings = dask.config.set({"distributed.admin.low-level-log-length": LOG_LENGTH})
         configured = _logging.current()
         if configured is not None:  # the command's rule: other libraries' loggers WARNING
             logging.getLogger("distributed").setLevel(max(configured[0], logging.WARNING))
@@ -267,6 +275,9 @@ class DaskExecutor(Executor):
             client.close()
         if cluster is not None:
             cluster.close()
+        if self.settings is not None:
+            self.settings.__exit__(None, None, None)
+            self.settings = None
 
     # -- the batches ---------------------------------------------------------------------------
     def results(self, source: Source, offset: int, line: int
