@@ -451,10 +451,12 @@ class Pipeline:
         return self.from_dict(dict(data) if type(data) is not dict else data)
 
     def process(self, event: Event | Mapping[str, Any]) -> Event:
-        """Run every phase on one event; returns it, or raises Reject, Drop or StageFailed."""
+        """Run every phase on one event; returns it, or raises Reject, Drop or StageFailed.
+        While it runs, ``hookline.flags.is_enabled`` reads this pipeline's flags, as in a run."""
         if not isinstance(event, self.event_class):
             event = self.make_event(event.to_dict() if isinstance(event, Event) else event)
-        result: Event = self.run_phases(event)
+        with self.flags.active():
+            result: Event = self.run_phases(event)
         return result
 
     def close(self) -> None:

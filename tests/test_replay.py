@@ -95,3 +95,47 @@ def test_a_database_from_before_replay_counts_gets_them(tmp_path: Path) -> None:
         assert connection.execute("SELECT replays, event_id, line FROM dead_letters"
                                   ).fetchall() == [(1, "e1", 1)]
     connection.close()
+
+
+class Lenient(hookline.Stage, phase="validate", name="lenient"):
+    """Refuses amounts over 10 unless the flag ``shop.lenient`` is on: a flag the stage's own
+    code asks about, through ``hookline.flags.is_enabled``."""
+
+    def process(self, event: hookline.Event) -> None:
+        if event.amount > 10 and not hookline.flags.is_enabled("shop.lenient", event):
+            raise hookline.Reject("amount over 10")
+
+
+class _ShopFlags:
+    """The flag ``Lenient`` asks about, declared by a hook object."""
+
+    @hookline.hookimpl
+    def hookline_flags(self) -> list[dict[str, object]]:
+        return [{"name": "shop.lenient", "default": False}]
+
+
+def _lenient_shop() -> list[tuple[str, object]]:
+    return [("shop", Lenient), ("shop_flags", _ShopFlags())]
+
+
+def test_replay_and_process_give_stage_code_the_pipelines_flags(tmp_path: Path) -> None:
+    """``hookline.flags.is_enabled`` in a stage reads the flags of the pipeline that runs it:
+    in a replay (HOOKLINE_FLAGS, ``[flags]``) and in ``Pipeline.process``, as in a run."""
+    source, db = tmp_path / "in.jsonl", tmp_path / "out.db"
+    source.write_text("".join(json.dumps({"event_id": f"e{i}", "user_id": "u", "kind": "buy",
+                                          "ts": 1, "amount": i * 10}) + "\n"
+                              for i in range(6)))
+    strict = hookline.Pipeline.from_plugins(_lenient_shop())
+    assert hookline.run([str(source)], db=str(db), pipeline=strict).dead_lettered == 4
+    lenient = hookline.Pipeline.from_plugins(_lenient_shop(),
+                                             Config(cli_flags={"shop.lenient": "on"}))
+    report = replay(str(db), lenient)
+    assert (report.replayed, report.accepted, report.dead_again) == (4, 4, 0)
+    event = {"event_id": "x", "user_id": "u", "kind": "buy", "ts": 1, "amount": 50}
+    assert lenient.process(event).amount == 50
+    try:
+        strict.process(event)
+    except hookline.Reject as exc:
+        assert str(exc) == "amount over 10"
+    else:
+        raise AssertionError("the strict pipeline's flag is off: the event is refused")
