@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import pickle
 import struct
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
     from ..config import Config
 
 __all__ = ["Carried", "RunPlugin", "config_digest", "describe", "difference", "handshake", "link",
-           "part_of", "plugin_name"]
+           "log_topic", "part_of", "plugin_name"]
 
 #: How often a careful link may lose its child outside any event (a plugin's import ending
 #: the process, say) before the run gives up.
@@ -63,6 +64,36 @@ _WATCH = struct.Struct("=qq")
 def plugin_name(run_id: str) -> str:
     """The name of run ``run_id``'s worker plugin."""
     return f"hookline-run-{run_id}"
+
+
+def log_topic(run_id: str) -> str:
+    """The Dask event topic on which run ``run_id``'s workers send what its links log."""
+    return f"hookline-log-{run_id}"
+
+
+class _Forward(logging.Handler):
+    """Sends what the run's links log on this worker (``hookline`` and the plugins' loggers
+    below it: ``--trace-hooks``, the stages' warnings) to the run's process, where the record
+    is handled as if it had been logged there. Records of other threads (Dask's own, another
+    run's) are not the run's and stay here."""
+
+    def __init__(self, worker: Any, topic: str, threads: set[int]) -> None:
+        super().__init__()
+        self.worker, self.topic, self.threads = worker, topic, threads
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread not in self.threads:
+            return
+        try:
+            attributes = dict(record.__dict__)
+            if record.exc_info and not record.exc_text:
+                attributes["exc_text"] = logging.Formatter().formatException(record.exc_info)
+            # the message as text: its arguments may not travel
+            attributes.update(msg=record.getMessage(), args=None, exc_info=None)
+            attributes.pop("message", None)
+            self.worker.log_event(self.topic, attributes)
+        except Exception:
+            self.handleError(record)
 
 
 def config_digest(config: Config) -> str:
@@ -127,6 +158,8 @@ class WorkerRun:
         self.description: dict[str, Any] = {}
         self.partitions: dict[int, tuple[str, dict[str, Any]]] = {}
         self.quarantined: set[str] = set()
+        #: The threads running one of the run's links now (what they log is the run's).
+        self.threads: set[int] = set()
         try:
             self.pipeline = Pipeline.from_entry_points(Config.from_dict(spec["config"]))
         except Exception as exc:
@@ -152,12 +185,24 @@ class RunPlugin(WorkerPlugin):
         self.spec = spec
         self.name = plugin_name(spec["run_id"])
         self.run: WorkerRun | None = None
+        self.forward: _Forward | None = None
+        self.level = logging.NOTSET
 
     def setup(self, worker: Any) -> None:
         self.run = WorkerRun(self.spec, worker.address)
+        logger = logging.getLogger("hookline")
+        self.level = logger.level
+        if self.spec.get("log_level") is not None:  # the run's level, as in its process
+            logger.setLevel(self.spec["log_level"])
+        self.forward = _Forward(worker, log_topic(self.spec["run_id"]), self.run.threads)
+        logger.addHandler(self.forward)
 
     def teardown(self, worker: Any) -> None:
-        self.run = None
+        logger = logging.getLogger("hookline")
+        if self.forward is not None:
+            logger.removeHandler(self.forward)
+            logger.setLevel(self.level)
+        self.run = self.forward = None
 
 
 def _run_here(run_id: str, worker: Any = None) -> WorkerRun:
@@ -272,6 +317,8 @@ def link(run_id: str, partition: int, number: int, lines: bytes, source: str,
 
     decoded = decode_lines(lines)
     with run.lock, fewer_collections():
+        thread = threading.get_ident()
+        run.threads.add(thread)
         try:
             if careful:
                 part = _careful(run, partition, number, decoded, source,
@@ -287,6 +334,8 @@ def link(run_id: str, partition: int, number: int, lines: bytes, source: str,
         except Exception:
             raise ExecutorError(f"worker {worker.address} failed on batch {number} (partition "
                                 f"{partition}):\n{traceback.format_exc()}") from None
+        finally:
+            run.threads.discard(thread)
         made = Carried(carried, overlay if carried is None else None, part.state,
                        frozenset(part.ids))
         if careful:

@@ -107,6 +107,12 @@ def _event_id(found: bytes) -> str | None:
     return text if isinstance(text, str) else None
 
 
+def _log_here(event: tuple[float, dict[str, Any]]) -> None:
+    """A record a link logged on a worker, handled here as if logged here."""
+    record = logging.makeLogRecord(event[1])
+    logging.getLogger(record.name).handle(record)
+
+
 @dataclass
 class _Piece:
     """One partition's link of one batch, as sent."""
@@ -229,6 +235,7 @@ class DaskExecutor(Executor):
         self.unsettled: dict[str, int] = {}
 
     def _handshake(self) -> None:
+        from .. import _logging
         from ..config import Config
         from . import _dask_worker as remote
         from .process import _stage_names
@@ -236,9 +243,13 @@ class DaskExecutor(Executor):
         config = self.config.as_dict()
         expected = remote.describe(self.pipeline)
         expected["config"] = remote.config_digest(Config.from_dict(config))
+        configured = _logging.current()
         spec = {"run_id": self.run_id, "config": config, "expected": expected,
                 "scoped_flags": dict(self.pipeline.flags._scope.get()),
-                "stages": _stage_names(self.pipeline), "window": WINDOW}
+                "stages": _stage_names(self.pipeline), "window": WINDOW,
+                "log_level": configured[0] if configured is not None else None}
+        # what the links log on the workers is logged here too (--trace-hooks, -v, warnings)
+        self.client.subscribe_topic(remote.log_topic(self.run_id), _log_here)
         self.client.register_plugin(remote.RunPlugin(spec), name=remote.plugin_name(self.run_id))
         answers = self.client.run(remote.handshake, self.run_id)
         problems = []
@@ -269,6 +280,7 @@ class DaskExecutor(Executor):
         self.client = self.cluster = None
         if client is not None:
             try:
+                client.unsubscribe_topic(remote.log_topic(self.run_id))
                 client.unregister_worker_plugin(remote.plugin_name(self.run_id))
             except Exception:  # a worker gone meanwhile: nothing of the run is left there
                 log.debug("could not unregister the run's worker plugin", exc_info=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,30 @@ def test_the_runs_dask_comms_keep_few_messages_so_memory_does_not_grow_with_the_
     assert min(note["comms"] for note in seen) >= 3
     assert {note["setting"] for note in seen} == {note["bound"] for note in seen} == {LOG_LENGTH}
     assert max(note["kept"] for note in seen) == LOG_LENGTH  # full, and no fuller
+
+
+def test_what_the_workers_log_is_logged_by_the_run_as_inline(
+    environment: dict[str, str], work: Path, tmp_path: Path
+) -> None:
+    """--trace-hooks (and any record a plugin logs in a stage) on the workers reaches the
+    run's stderr: the same trace lines as inline, once each."""
+    from collections import Counter
+
+    from hookline._generate import write_jsonl
+
+    source = tmp_path / "in.jsonl"
+    write_jsonl(source, 300, invalid_rate=0.03, seed=4)
+    traced = {}
+    for executor in ("inline", "dask"):
+        done = succeeded(hookline_run(
+            str(source), "--db", str(tmp_path / f"{executor}.db"), "--trace-hooks",
+            "--trace-sample", "1", "--executor", executor, "--workers", "2",
+            env=environment, cwd=work))
+        traced[executor] = Counter(re.sub(r" in [0-9.]+ ms", "", line)
+                                   for line in done.stderr.splitlines()
+                                   if "hookline.trace" in line)
+    assert traced["dask"] == traced["inline"]
+    assert traced["inline"]["INFO hookline.trace: tally.count (validate) ok"] > 250
 
 
 def test_an_input_delivered_again_is_set_aside_before_the_stages_as_inline_does(
