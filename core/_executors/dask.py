@@ -51,7 +51,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ExecutorError, RemoteError, RunAborted
+from ..errors import ExecutorError, RemoteError, RunAborted, UsageError
 from ._base import Executor
 
 if TYPE_CHECKING:
@@ -107,6 +107,24 @@ def _event_id(found: bytes) -> str | None:
     return text if isinstance(text, str) else None
 
 
+def _check_address(address: str) -> None:
+    """Refuse an address Dask cannot connect to at all (no port, an unknown scheme) before the
+    run starts: a client made from one raises a ValueError, then hangs the process's exit."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import get_backend
+
+    try:
+        scheme, location = parse_address(address)
+        get_backend(scheme)
+        if scheme in ("tcp", "tls"):
+            parse_host_port(location)
+    except ValueError as exc:
+        raise UsageError(
+            f"{address!r} is not the address of a Dask scheduler ({exc}): give it as "
+            "tcp://HOST:PORT, as `dask scheduler` prints it, with --scheduler or "
+            "DASK_SCHEDULER_ADDRESS") from None
+
+
 def _log_here(event: tuple[float, dict[str, Any]]) -> None:
     """A record a link logged on a worker, handled here as if logged here."""
     record = logging.makeLogRecord(event[1])
@@ -156,6 +174,8 @@ class DaskExecutor(Executor):
         if not dask_installed():
             raise ExecutorError(MISSING)
         self.address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
+        if self.address:
+            _check_address(self.address)
         self.count = max(1, workers or os.cpu_count() or 1)
         self.state = state
         self.stored = stored

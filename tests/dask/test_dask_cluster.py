@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from _dask_support import (
     RUN_OPTIONS,
     Cluster,
@@ -97,6 +98,30 @@ def test_a_scheduler_that_is_not_there_is_said_within_the_timeout(
     assert done.returncode == 1, done.stderr
     assert f"cannot reach the Dask scheduler at {address}" in done.stderr
     assert took < 60, f"{took:.0f} s"
+
+
+@pytest.mark.parametrize(("address", "why"), [
+    ("localhost", "missing port number"),
+    ("http://127.0.0.1:8786", "unknown address scheme 'http'"),
+    ("tcp://127.0.0.1:port", "invalid literal"),
+])
+def test_a_scheduler_address_dask_cannot_use_is_refused_at_once(
+    address: str, why: str, environment: dict[str, str], work: Path, tmp_path: Path
+) -> None:
+    """A usage error (exit 2) naming the address, the reason and the form to give, before
+    the run starts; not a traceback, and no wait at the exit."""
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"event_id": "a", "user_id": "u", "kind": "view", "ts": 1}\n')
+    started = time.monotonic()
+    done = hookline_run(str(source), "--db", str(tmp_path / "x.db"), "--executor", "dask",
+                        "--scheduler", address, env=environment, cwd=work, timeout=120)
+    took = time.monotonic() - started
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(f"hookline run: {address!r} is not the address of a Dask "
+                                  "scheduler"), done.stderr
+    assert why in done.stderr and "tcp://HOST:PORT" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert took < 15, f"{took:.0f} s"
 
 
 def test_without_the_extra_the_run_says_what_to_install(
