@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import multiprocessing
 import sys
 import threading
 import time
@@ -168,6 +169,13 @@ def run(
     Raises :class:`RunAborted` when a stage with the ``fail-run`` policy raises (everything
     before that batch is committed).
     """
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise UsageError(
+            "hookline.run() was called while a new process imported your main module: "
+            "starting a process with multiprocessing's spawn method (Dask's workers, for one) "
+            "imports it again, and this call in it would start another run (which waits for "
+            "the first, whose workers wait for it). Put the call under "
+            "`if __name__ == \"__main__\":`")
     config = config if config is not None else load_config()
     pipeline = pipeline if pipeline is not None else Pipeline.from_entry_points(config)
     if config.environment is None:  # workers take HOOKLINE_* as read before plugins loaded

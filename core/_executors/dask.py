@@ -223,11 +223,17 @@ class DaskExecutor(Executor):
                     f"{CONNECT_TIMEOUT:g} s): start some with `dask worker "
                     f"{self.address}`") from None
         else:
-            with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-                self.cluster = LocalCluster(  # type: ignore[no-untyped-call]
-                    n_workers=self.count, threads_per_worker=1, processes=True,
-                    host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                    silence_logs=logging.ERROR)
+            try:
+                with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+                    self.cluster = LocalCluster(  # type: ignore[no-untyped-call]
+                        n_workers=self.count, threads_per_worker=1, processes=True,
+                        host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                        silence_logs=logging.ERROR)
+            except Exception as exc:  # a worker process that could not start says why above
+                raise ExecutorError(
+                    f"the local Dask cluster could not start its {self.count} worker "
+                    f"processes ({type(exc).__name__}: {exc}): see the workers' errors "
+                    "above") from None
             self.client = Client(  # type: ignore[no-untyped-call]
                 self.cluster, set_as_default=False)
             self.address = self.cluster.scheduler_address

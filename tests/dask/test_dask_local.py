@@ -7,6 +7,9 @@ import json
 import os
 import re
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +123,46 @@ def test_what_the_workers_log_is_logged_by_the_run_as_inline(
                                    if "hookline.trace" in line)
     assert traced["dask"] == traced["inline"]
     assert traced["inline"]["INFO hookline.trace: tally.count (validate) ok"] > 250
+
+
+SCRIPT = """
+import hookline
+{guard}report = hookline.run([{source!r}], db={db!r}, executor="dask", workers=2)
+{indent}print("read", report.read)
+"""
+
+
+def test_a_script_without_the_main_guard_is_told_to_add_it_not_left_hanging(
+    environment: dict[str, str], work: Path, tmp_path: Path
+) -> None:
+    """Dask starts its workers with multiprocessing's spawn method, which imports the main
+    module again in each: an unguarded hookline.run() there started a second run, which
+    waited for the first's lock while the first waited for its workers. Now the worker
+    refuses, saying what to write, and the run ends with an error; with the guard it runs."""
+    from hookline._generate import write_jsonl
+
+    source = tmp_path / "in.jsonl"
+    write_jsonl(source, 200, seed=3)
+    for guarded in (False, True):
+        script = tmp_path / f"script_{guarded}.py"
+        script.write_text(SCRIPT.format(
+            guard='if __name__ == "__main__":\n    ' if guarded else "",
+            indent="    " if guarded else "", source=str(source),
+            db=str(tmp_path / f"{guarded}.db")))
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, str(script)], cwd=work, env=environment,
+                              capture_output=True, text=True, timeout=240)
+        took = time.monotonic() - started
+        if guarded:
+            assert done.returncode == 0, done.stderr
+            assert done.stdout.strip() == "read 200"
+        else:
+            assert done.returncode == 1, done.stderr
+            assert 'Put the call under `if __name__ == "__main__":`' in done.stderr
+            assert done.stderr.rstrip().splitlines()[-1].startswith(
+                "hookline.errors.ExecutorError: the local Dask cluster could not start its 2 "
+                "worker processes")
+            assert took < 60, f"{took:.0f} s"
 
 
 def test_an_input_delivered_again_is_set_aside_before_the_stages_as_inline_does(
