@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import sys
 import textwrap
@@ -210,3 +211,28 @@ def test_a_worker_dying_halfway_through_a_message_does_not_hang_the_parent() -> 
     process.join()
     assert _exit_status(process.exitcode) == "exit status 3"
     assert _exit_status(-9) == "killed by SIGKILL"
+
+
+def test_a_script_without_the_main_guard_is_told_to_add_it(installed: Path,
+                                                             tmp_path: Path) -> None:
+    """A worker started by spawn (here: the script has another thread, so fork is not used)
+    imports the main module again; an unguarded hookline.run() in it refuses to start a
+    second run and says what to write, and the run ends with an error instead of waiting."""
+    import subprocess
+
+    source = tmp_path / "in.jsonl"
+    write_jsonl(source, 50, seed=2)
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent(f"""
+        import threading, time
+        import hookline
+        threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
+        hookline.run([{str(source)!r}], db={str(tmp_path / "x.db")!r}, executor="process",
+                     workers=2)
+    """))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                              p for p in sys.path if p)})
+    assert done.returncode == 1, done.stderr
+    assert 'Put the call under `if __name__ == "__main__":`' in done.stderr
+    assert done.stderr.rstrip().splitlines()[-1].startswith("hookline.errors.ExecutorError")
