@@ -77,29 +77,31 @@ class BatchResult:
 def process_batch(pipeline: Pipeline, batch: Batch, origin: Callable[[str], Any],
                   stored: Stored | None = None) -> BatchResult:
     """The per-event loop: parse, validate, set duplicates aside (``stored(ids)``: which of
-    them the database holds), run the phases, sort each line into its outcome."""
+    them the database holds), run the phases, sort each line into its outcome. The pipeline's
+    flags are the ones ``hookline.flags.is_enabled`` reads meanwhile, whoever calls."""
     result = BatchResult()
     name = batch.source.name
-    items = _first_seen(pipeline, batch, result, stored)
-    if pipeline.run_phases_async is not None:
-        return _sort_async(pipeline, items, result, origin, name)
-    plain, probed = pipeline.run_phases, pipeline.run_phases_probed  # events of event_class
-    sample, boundary = pipeline.stats.sample_every, pipeline.boundary
-    with pipeline.watchdog as beat:  # the stage time limit; a real Ctrl-C told apart
-        for number, raw, event in items:
-            beat[0] = raw
-            process = probed if number % sample == 0 else plain
-            read = event.__dict__.copy()
-            try:
-                event = process(event)
-                problems = boundary(event, read)  # tampering: before any sink sees it
-                if problems:
-                    raise pipeline.tampered(problems, raw)
-            except BaseException as exc:
-                _sort(pipeline, result, exc, raw, number, name, origin)
-            else:
-                result.accepted.append(event)
-                result.accepted_lines.append(number)
+    with pipeline.flags.active():
+        items = _first_seen(pipeline, batch, result, stored)
+        if pipeline.run_phases_async is not None:
+            return _sort_async(pipeline, items, result, origin, name)
+        plain, probed = pipeline.run_phases, pipeline.run_phases_probed  # of event_class
+        sample, boundary = pipeline.stats.sample_every, pipeline.boundary
+        with pipeline.watchdog as beat:  # the stage time limit; a real Ctrl-C told apart
+            for number, raw, event in items:
+                beat[0] = raw
+                process = probed if number % sample == 0 else plain
+                read = event.__dict__.copy()
+                try:
+                    event = process(event)
+                    problems = boundary(event, read)  # tampering: before any sink sees it
+                    if problems:
+                        raise pipeline.tampered(problems, raw)
+                except BaseException as exc:
+                    _sort(pipeline, result, exc, raw, number, name, origin)
+                else:
+                    result.accepted.append(event)
+                    result.accepted_lines.append(number)
     return _finish(result, items)
 
 
@@ -357,16 +359,17 @@ def aggregate(pipeline: Pipeline, events: Iterable[Event]) -> list[Any]:
     with ``events``."""
     by_user = aggregates.ByUser()
     partials: list[Any] = [by_user]
-    for impl in pipeline.plugins.impls("hookline_aggregations"):
-        partials += aggregates.checked(impl.function() or (), impl.plugin_name)
-    if len(partials) == 1:
-        update = by_user.update
+    with pipeline.flags.active():  # plugin code, as in process_batch
+        for impl in pipeline.plugins.impls("hookline_aggregations"):
+            partials += aggregates.checked(impl.function() or (), impl.plugin_name)
+        if len(partials) == 1:
+            update = by_user.update
+            for event in events:
+                update(event)
+            return partials
         for event in events:
-            update(event)
-        return partials
-    for event in events:
-        for partial in partials:
-            partial.update(event)
+            for partial in partials:
+                partial.update(event)
     return partials
 
 

@@ -117,31 +117,30 @@ def _replay(sink: Sink, pipeline: Pipeline, batch_size: int, where: LetterFilter
     report = ReplayReport()
     origin = origin_of(pipeline)
     stateful = pipeline.stages()  # stateful stages decide with what the runs committed
-    with pipeline.flags.active():  # hookline.flags.is_enabled reads them, as in a run
-        try:
-            sink.lock_writer(on_wait=lambda message: log.warning("hookline: %s", message))
-            load(stateful, sink.load_state(stateful))
-            last_id = sink.last_dead_letter_id()  # letters this replay writes are not replayed
-            for letters, batch, own in _batches(sink, batch_size, last_id, where, limit):
-                result = complete(pipeline, process_batch(pipeline, batch, origin,
-                                                          _stored(sink, own)), sink.rows)
-                dedupe(sink, result, pipeline)
-                duplicated = set_aside_duplicates(result) if count_duplicates else 0
-                for letter in result.dead:  # back to the letter's own line; one replay more
-                    _, line, replays = letters[letter.line or 0]
-                    letter.line, letter.replays = line, replays + 1
-                if letters[0][2] > 0:  # replayed before: its state changes were kept then
-                    discard(stateful, sink.load_state(stateful))
-                sink.commit(SinkBatch(result.rows, result.dead, None, changes(stateful),
-                                      replayed=[letter_id for letter_id, _, _ in letters],
-                                      aggregations=result.aggregations))
-                report.replayed += len(letters)
-                report.accepted += len(result.rows)
-                report.dropped += result.dropped
-                report.dead_again += len(result.dead)
-                report.duplicates += duplicated
-        finally:
-            sink.close()
+    try:
+        sink.lock_writer(on_wait=lambda message: log.warning("hookline: %s", message))
+        load(stateful, sink.load_state(stateful))
+        last_id = sink.last_dead_letter_id()  # letters this replay writes are not replayed
+        for letters, batch, own in _batches(sink, batch_size, last_id, where, limit):
+            result = complete(pipeline, process_batch(pipeline, batch, origin,
+                                                      _stored(sink, own)), sink.rows)
+            dedupe(sink, result, pipeline)
+            duplicated = set_aside_duplicates(result) if count_duplicates else 0
+            for letter in result.dead:  # back to the letter's own line; one replay more
+                _, line, replays = letters[letter.line or 0]
+                letter.line, letter.replays = line, replays + 1
+            if letters[0][2] > 0:  # replayed before: its state changes were kept then
+                discard(stateful, sink.load_state(stateful))
+            sink.commit(SinkBatch(result.rows, result.dead, None, changes(stateful),
+                                  replayed=[letter_id for letter_id, _, _ in letters],
+                                  aggregations=result.aggregations))
+            report.replayed += len(letters)
+            report.accepted += len(result.rows)
+            report.dropped += result.dropped
+            report.dead_again += len(result.dead)
+            report.duplicates += duplicated
+    finally:
+        sink.close()
     return report
 
 

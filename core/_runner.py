@@ -211,7 +211,7 @@ def run(
 
     bar = make_progress(progress, sources, progress_every)
     pipeline.flags.evaluations.clear()  # the report counts this run's decisions
-    active_flags = pipeline.flags.active()  # hookline.flags.is_enabled reads this run's values
+    active_flags = pipeline.flags.active()  # for the hooks; process_batch does it for stages
     active_flags.__enter__()
     collector = fewer_collections()
     started = time.perf_counter()

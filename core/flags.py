@@ -221,6 +221,20 @@ class Flags:
         return gate
 
     # -- scoping ------------------------------------------------------------------------------
+    def scopes(self) -> dict[str, bool]:
+        """The ``with enabled(...)``/``disabled(...)`` scopes in force here: what an executor
+        hands its workers, which enter them with :meth:`carried`."""
+        return dict(self._scope.get())
+
+    @contextmanager
+    def carried(self, scopes: Mapping[str, bool]) -> Iterator[None]:
+        """Inside the block, the scopes a run was started in (``scopes()`` in its process)."""
+        token = self._scope.set(scopes)
+        try:
+            yield
+        finally:
+            self._scope.reset(token)
+
     @contextmanager
     def _scoped(self, name: str, on: bool) -> Iterator[None]:
         self.check(name, where="flags.enabled" if on else "flags.disabled")

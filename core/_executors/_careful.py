@@ -64,14 +64,11 @@ def _redo(job: dict[str, Any], watch_path: str) -> Any:
     taken = set(job["taken"])
     batch = Batch(FileSource.named(job["source"]), job["lines"], 0, 0)
     with open(watch_path, "r+b") as handle, mmap.mmap(handle.fileno(), 16) as mapped, \
-            memoryview(mapped) as raw, raw.cast("q") as watch, pipeline.flags.active():
-        token = pipeline.flags._scope.set(job["scoped_flags"])
-        try:
-            result = _one_at_a_time(pipeline, batch, origin_of(pipeline),
-                                    taken.intersection, watch, job)
-        finally:
-            pipeline.flags._scope.reset(token)
-    result = complete(pipeline, result, Rows(pipeline.event_class))
+            memoryview(mapped) as raw, raw.cast("q") as watch, \
+            pipeline.flags.carried(job["scoped_flags"]):
+        result = complete(pipeline, _one_at_a_time(pipeline, batch, origin_of(pipeline),
+                                                   taken.intersection, watch, job),
+                          Rows(pipeline.event_class))
     part = pack(result, changes(stateful))
     take_measures(pipeline, part)
     return part

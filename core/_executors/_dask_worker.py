@@ -373,14 +373,9 @@ def _process(run: WorkerRun, partition: int, lines: list[tuple[int, bytes]], sou
                                    texts.get(name, {}).items()} for name in run.stateful})
     # not a state any link may go on from until this one has succeeded
     run.partitions[partition] = ("", {name: stage.state for name, stage in run.stateful.items()})
-    with pipeline.flags.active():
-        token = pipeline.flags._scope.set(run.spec["scoped_flags"])
-        try:
-            batch = Batch(FileSource.named(source), lines, 0, 0)
-            result = complete(pipeline, process_batch(pipeline, batch, run.origin, stored),
-                              run.rows)
-        finally:
-            pipeline.flags._scope.reset(token)
+    with pipeline.flags.carried(run.spec["scoped_flags"]):
+        batch = Batch(FileSource.named(source), lines, 0, 0)
+        result = complete(pipeline, process_batch(pipeline, batch, run.origin, stored), run.rows)
     part = pack(result, changes(run.stateful))
     take_measures(pipeline, part)
     return part

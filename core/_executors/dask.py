@@ -271,7 +271,7 @@ class DaskExecutor(Executor):
         expected["config"] = remote.config_digest(Config.from_dict(config))
         configured = _logging.current()
         spec = {"run_id": self.run_id, "config": config, "expected": expected,
-                "scoped_flags": dict(self.pipeline.flags._scope.get()),
+                "scoped_flags": self.pipeline.flags.scopes(),
                 "stages": _stage_names(self.pipeline), "window": WINDOW,
                 "log_level": configured[0] if configured is not None else None}
         # what the links log on the workers is logged here too (--trace-hooks, -v, warnings)

@@ -202,9 +202,8 @@ def _worker(index: int, count: int, spec: dict[str, Any], out: Any,
             out.put(("error", index, f"worker {index} loaded plugin versions {versions}, the "
                      f"parent has {spec['versions']}: install the same versions everywhere"))
             return
-        pipeline.flags._scope.set(spec["scoped_flags"])
-        # the flags hookline.flags.is_enabled reads (and counts), and the collector's tuning
-        with pipeline.flags.active(), fewer_collections():
+        # the caller's `with flags.enabled(...)` scopes, and the collector's tuning
+        with pipeline.flags.carried(spec["scoped_flags"]), fewer_collections():
             for stage in spec.get("quarantined", ()):
                 pipeline.quarantine(stage)
             # The committed state and ids, read through the sink's read-only view (the worker
@@ -404,7 +403,7 @@ class ProcessExecutor(Executor):
         self.spec = {
             "config": self.config.as_dict(),
             "versions": {r.name: r.version for r in self.pipeline.plugins.loaded()},
-            "scoped_flags": dict(self.pipeline.flags._scope.get()),
+            "scoped_flags": self.pipeline.flags.scopes(),
             "db": self.db, "source": source.name, "offset": offset, "line": line,
             "parent": os.getpid(), "stages": _stage_names(self.pipeline),
             "logging": _logging.current(),  # a spawned worker logs as its parent does
