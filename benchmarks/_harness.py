@@ -34,6 +34,7 @@ import json
 import operator
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -401,6 +402,34 @@ def generate_events(events: int, cwd: Path, env: Mapping[str, str]) -> None:
     subprocess.run([sys.executable, "-m", "hookline.cli", "generate", "-n", str(events),
                     "-o", "in.jsonl"], cwd=cwd, env=dict(env), check=True,
                    stderr=subprocess.DEVNULL)
+
+
+#: A timestamp in epoch milliseconds as the generator writes it (not a float, not negative).
+_TS = re.compile(rb'"ts":(\d+)(?=[,}])')
+#: Far enough past the longest velocity window and its tolerance (1 h + 60 s by default).
+_GAP_MS = 2 * 3_600_000
+
+
+def repeated(small: Path, target: Path, copies: int) -> None:
+    """Write ``small`` ``copies`` times over into ``target``: each copy's event ids renamed
+    (``r3-evt-...``), its timestamps moved past the previous copy's last one by more than the
+    velocity windows. Every copy has the same users, so each user's state ends the same size
+    as after one copy: an input ten times as long with no more state."""
+    data = small.read_bytes()
+    stamps = [int(found) for found in _TS.findall(data)]
+    span = max(stamps) - min(stamps) + _GAP_MS
+    with open(target, "wb") as out:
+        for copy in range(copies):
+            shift = copy * span
+            text = _TS.sub(_shifted(shift), data)
+            out.write(text.replace(b'"event_id":"', b'"event_id":"r%d-' % copy))
+
+
+def _shifted(shift: int) -> Callable[[re.Match[bytes]], bytes]:
+    def replace(found: re.Match[bytes]) -> bytes:
+        return b'"ts":%d' % (int(found[1]) + shift)
+
+    return replace
 
 
 def write_json(path: Path, name: str, packages: Sequence[str] = ()) -> None:

@@ -9,8 +9,11 @@ Four measurements, each ``hookline run`` a whole fresh process (the Dask runs st
 2. The cheap pipeline (the contrib plugins only): dask's cost per event beside inline's
    (reported, no target: for cheap pipelines inline stays the default).
 3. Peak RSS of the run's process (the client, with the LocalCluster's scheduler in it) and of
-   its largest worker, sampled every 50 ms, on the first N/10 events and on all N: each
-   within 10 % (bounded batches in flight: memory does not grow with the input).
+   its largest worker, sampled every 50 ms, on the first N/10 events and on those events ten
+   times over (event ids renamed, timestamps moved on: the same users, ten times the events):
+   each within 10 % (bounded batches in flight: memory does not grow with the input). The
+   stateful stages keep state per user, inline as here, so the whole input (more users) is
+   measured too and its growth reported beside.
 4. The single committer on its own: batches processed beforehand, then only what the run
    loop does per batch in the committing process (the last duplicate check and the sink's
    commit) timed, in events per second: where a run on any number of workers saturates.
@@ -43,6 +46,7 @@ from _harness import (
     missing,
     note,
     parse_run_args,
+    repeated,
 )
 
 from hookline.testing import write_installed
@@ -195,16 +199,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         with open(work / "in.jsonl", "rb") as whole, open(work / "small.jsonl", "wb") as part:
             for _ in range(events // 10):
                 part.write(whole.readline())
+        repeated(work / "small.jsonl", work / "repeated.jsonl", 10)
         dask_options = executors["dask, LocalCluster of 2"]
-        small = _sampled(_hookline("small.jsonl", "--db", "out.db", *dask_options), work, cheap)
-        large = _sampled(_hookline("in.jsonl", "--db", "out.db", *dask_options), work, cheap)
-        print(f"\npeak RSS, dask: {events // 10:,} events: run {small['client_mib']:.1f} MiB, "
-              f"largest worker {small['worker_mib']:.1f} MiB; {events:,} events: run "
-              f"{large['client_mib']:.1f} MiB, largest worker {large['worker_mib']:.1f} MiB")
-        check("peak RSS of the run's process, large / small input",
-              large["client_mib"] / small["client_mib"], "<=", 1.10)
-        check("peak RSS of the largest worker, large / small input",
-              large["worker_mib"] / small["worker_mib"], "<=", 1.10)
+        small, again, large = (
+            _sampled(_hookline(name, "--db", "out.db", *dask_options), work, cheap)
+            for name in ("small.jsonl", "repeated.jsonl", "in.jsonl"))
+        print(f"\npeak RSS, dask (MiB), the run's process / its largest worker: first "
+              f"{events // 10:,} lines {small['client_mib']:.1f} / {small['worker_mib']:.1f}; "
+              f"them ten times over (same users) {again['client_mib']:.1f} / "
+              f"{again['worker_mib']:.1f}; all {events:,} lines (more users, so more stage "
+              f"state) {large['client_mib']:.1f} / {large['worker_mib']:.1f}")
+        check("peak RSS of the run's process, ten times the events for the same users",
+              again["client_mib"] / small["client_mib"], "<=", 1.10)
+        check("peak RSS of the largest worker, ten times the events for the same users",
+              again["worker_mib"] / small["worker_mib"], "<=", 1.10)
+        note(f"with more users (all {events:,} lines): run x"
+             f"{large['client_mib'] / small['client_mib']:.3f}, largest worker x"
+             f"{large['worker_mib'] / small['worker_mib']:.3f} of the first "
+             f"{events // 10:,} lines' (the stateful stages keep state per user, inline too)")
 
         rate = _committer(work / "in.jsonl", work, cheap)
         client = large["client_cpu"] / events * 1e6

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import resource
 import statistics
 import subprocess
@@ -51,7 +50,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import BURN_PLUGIN, CONTRIB_MODULES, check, finish, missing, note, parse_args
+from _harness import (
+    BURN_PLUGIN,
+    CONTRIB_MODULES,
+    check,
+    finish,
+    missing,
+    note,
+    parse_args,
+    repeated,
+)
 
 from hookline.testing import write_installed
 
@@ -135,34 +143,6 @@ def _table(title: str, times: Times, cpu: Times, events: int, reference: str) ->
         print(f"  {name:<34} {median:7.2f}s  {events / median:>10,.0f}  "
               f"{_paired(times, name, reference):5.2f}  {statistics.median(cpu[name]):7.2f}s  "
               f"{_paired(cpu, name, reference):5.2f}")
-
-
-#: A timestamp in epoch milliseconds as the generator writes it (not a float, not negative).
-_TS = re.compile(rb'"ts":(\d+)(?=[,}])')
-#: Far enough past the longest velocity window and its tolerance (1 h + 60 s by default).
-_GAP_MS = 2 * 3_600_000
-
-
-def _repeated(small: Path, target: Path, copies: int) -> None:
-    """Write ``small`` ``copies`` times over into ``target``: each copy's event ids renamed
-    (``r3-evt-...``), its timestamps moved past the previous copy's last one by more than the
-    velocity windows. Every copy has the same users, so each user's state ends the same size
-    as after one copy: an input ten times as long with no more state."""
-    data = small.read_bytes()
-    stamps = [int(found) for found in _TS.findall(data)]
-    span = max(stamps) - min(stamps) + _GAP_MS
-    with open(target, "wb") as out:
-        for copy in range(copies):
-            shift = copy * span
-            text = _TS.sub(_shifted(shift), data)
-            out.write(text.replace(b'"event_id":"', b'"event_id":"r%d-' % copy))
-
-
-def _shifted(shift: int) -> Callable[[re.Match[bytes]], bytes]:
-    def replace(found: re.Match[bytes]) -> bytes:
-        return b'"ts":%d' % (int(found[1]) + shift)
-
-    return replace
 
 
 def _hand_written(source: str) -> list[str]:
@@ -271,7 +251,7 @@ def _against_hand_written(work: Path, env: dict[str, str], events: int, repeats:
     with open(work / "in.jsonl", "rb") as source, open(work / "small.jsonl", "wb") as part:
         for _ in range(events // 10):
             part.write(source.readline())
-    _repeated(work / "small.jsonl", work / "repeated.jsonl", 10)
+    repeated(work / "small.jsonl", work / "repeated.jsonl", 10)
     inputs = ("small.jsonl", "repeated.jsonl", "in.jsonl")
     programs: dict[str, Callable[[str], list[str]]] = {
         "hookline run": lambda name: _hookline(name, "--db", "out.db"),
@@ -281,10 +261,10 @@ def _against_hand_written(work: Path, env: dict[str, str], events: int, repeats:
           f"(same users), on all {events:,} lines (more users)")
     growth = {}
     for program, command in programs.items():
-        small, repeated, whole = (_peak_rss_kib(command(name), work, env) / 1024
-                                  for name in inputs)
-        growth[program] = repeated / small
-        print(f"  {program:<20} {small:6.1f}  {repeated:6.1f} (x{repeated / small:.3f})  "
+        small, again, whole = (_peak_rss_kib(command(name), work, env) / 1024
+                               for name in inputs)
+        growth[program] = again / small
+        print(f"  {program:<20} {small:6.1f}  {again:6.1f} (x{again / small:.3f})  "
               f"{whole:6.1f} (x{whole / small:.3f})")
     check("peak RSS, ten times the events for the same users, x once",
           growth["hookline run"], "<=", 1.10)

@@ -162,7 +162,7 @@ def parse_json(line: str | bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8: {exc.reason} at byte {exc.start}") from None
     try:
-        if _TOO_MANY_DIGITS in shape:
+        if shape.find(_TOO_MANY_DIGITS) >= 0:  # `in` would first try it as an int: slower
             # Rare: maybe a huge number, maybe a long digit string; parse number by number.
             return _careful_numbers.decode(text)
         value = _parsed(text)

@@ -18,6 +18,7 @@ from hookline._executors.process import (
     ExecutorError,
     _Channel,
     _exit_status,
+    _start_method,
     _worker,
     partition_of,
 )
@@ -200,7 +201,9 @@ def test_a_worker_dying_halfway_through_a_message_does_not_hang_the_parent() -> 
     import multiprocessing
     import time
 
-    context = multiprocessing.get_context()
+    # started as the executor starts its workers (fork only while this process has no
+    # other thread: forking a threaded process is unsafe, and Python 3.12 warns about it)
+    context = multiprocessing.get_context(_start_method())
     reader, writer = context.Pipe(duplex=False)
     process = context.Process(target=_write_half_then_die, args=(writer,))
     process.start()

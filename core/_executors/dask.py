@@ -101,7 +101,7 @@ def dask_installed() -> bool:
 def _event_id(found: bytes) -> str | None:
     """The event id a JSON string's body (as found in the raw line) stands for."""
     try:
-        text = json.loads(b'"' + found + b'"') if b"\\" in found else found.decode()
+        text = json.loads(b'"' + found + b'"') if found.find(b"\\") >= 0 else found.decode()
     except ValueError:
         return None
     return text if isinstance(text, str) else None
